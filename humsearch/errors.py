@@ -5,6 +5,10 @@ class HumSearchError(Exception):
     """Root of every error humsearch raises on purpose."""
 
 
+class ConfigError(HumSearchError):
+    """A setting (environment variable or flag) with an unusable value."""
+
+
 class InvalidAudioError(HumSearchError):
     """Audio that cannot be decoded or is unusable (empty, silent, too short)."""
 
