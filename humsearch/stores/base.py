@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
+
+from humsearch.errors import IndexMismatchError, IndexNotFoundError
+
+
+class _HasSpec(Protocol):
+    name: str
+    version: str
+    dims: int
 
 
 @dataclass(frozen=True)
@@ -16,6 +25,28 @@ class IndexSpec:
     embedder: str
     model_version: str
     dims: int
+
+    @classmethod
+    def for_embedder(cls, embedder: _HasSpec) -> IndexSpec:
+        """The spec of indexes built by `embedder`."""
+        return cls(embedder=embedder.name, model_version=embedder.version, dims=int(embedder.dims))
+
+
+def ensure_compatible(found: IndexSpec | None, wanted: IndexSpec, *, index: str) -> None:
+    """Refuse to search or extend an index built by another embedder.
+
+    Raises:
+        IndexNotFoundError: found is None (no index yet).
+        IndexMismatchError: found differs from wanted; the message says to rebuild.
+    """
+    if found is None:
+        raise IndexNotFoundError(f"index {index!r} does not exist yet: index a music folder first")
+    if found != wanted:
+        raise IndexMismatchError(
+            f"index {index!r} was built with embedder {found.embedder} {found.model_version} "
+            f"({found.dims}-d vectors) but {wanted.embedder} {wanted.model_version} ({wanted.dims}-d) "
+            "is in use: rebuild the index (humsearch index DIR --rebuild) or choose the matching embedder"
+        )
 
 
 @dataclass(frozen=True)
@@ -71,6 +102,8 @@ class Store(ABC):
 
     Writes go through `open_for_write`, which checks the index's embedder spec; a
     rebuild writes into a fresh physical index and swaps it in atomically on `commit`.
+    A write session is: open_for_write, file_states, upsert / update_states / delete, commit.
+    Reads (info, spec, knn, get_songs) always see the live index.
     """
 
     backend: str
@@ -78,6 +111,10 @@ class Store(ABC):
     @abstractmethod
     def info(self) -> IndexInfo:
         """Backend, index name, spec (None when the index does not exist) and counts."""
+
+    @abstractmethod
+    def spec(self) -> IndexSpec | None:
+        """The live index's spec, or None when it does not exist (cheaper than info())."""
 
     @abstractmethod
     def open_for_write(self, spec: IndexSpec, *, rebuild: bool = False) -> None:
@@ -93,6 +130,10 @@ class Store(ABC):
     @abstractmethod
     def upsert(self, docs: Iterable[SongDoc]) -> int:
         """Write documents (streaming: docs may be a generator); returns how many were written."""
+
+    @abstractmethod
+    def update_states(self, states: Mapping[str, FileState]) -> int:
+        """Refresh the stored file state (mtime, size) of songs whose content did not change."""
 
     @abstractmethod
     def delete(self, ids: Iterable[str]) -> int:
