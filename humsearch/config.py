@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +63,9 @@ class Config:
     data_dir: Path
     backend: str = "local"
     es_url: str = "http://localhost:9200"
-    es_api_key: str | None = None
+    es_api_key: str | None = field(default=None, repr=False)  # secrets stay out of logs
     es_user: str | None = None
-    es_password: str | None = None
+    es_password: str | None = field(default=None, repr=False)
     es_ca_cert: str | None = None
     index: str | None = None
     embedder: str = "melody"
