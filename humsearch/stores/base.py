@@ -106,7 +106,8 @@ class Store(ABC):
     Reads (info, spec, knn, get_songs) always see the live index.
     """
 
-    backend: str
+    backend: str  # "local" or "elasticsearch"
+    index: str  # the index name users see (alias or folder name)
 
     @abstractmethod
     def info(self) -> IndexInfo:
