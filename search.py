@@ -1,0 +1,111 @@
+"""Find the songs a hummed query matches, each with the moment to start playback."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from humsearch.audio import check_query
+from humsearch.embedders.base import Embedder
+from humsearch.stores.base import IndexSpec, SegmentHit, Store, ensure_compatible
+
+MIN_CANDIDATES = 20  # songs asked per query vector even when k is small
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One song found for a query.
+
+    Attributes:
+        rank: 1 for the best match.
+        score: cosine similarity of the best matching (query window, song segment) pair.
+        start_s, end_s: the matched range in the song, moved back by the matching query window's
+            offset so that playback from start_s lines up with the start of the query.
+    """
+
+    rank: int
+    song_id: str
+    title: str
+    path: str
+    score: float
+    start_s: float
+    end_s: float
+
+    @property
+    def percent(self) -> float:
+        """Score as a percentage for display: cosine clipped to [0, 1], times 100."""
+        return 100.0 * min(1.0, max(0.0, self.score))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, with the percentage."""
+        return {**asdict(self), "percent": round(self.percent, 1)}
+
+
+def aggregate(hits_per_vector: list[list[SegmentHit]], offsets_s: np.ndarray) -> list[tuple[SegmentHit, float, float]]:
+    """Rank songs by their best segment score; ties broken by the mean of their per-vector scores.
+
+    Args:
+        hits_per_vector: store.knn's answer, one list per query vector.
+        offsets_s: offset of each query vector's window inside the query.
+
+    Returns:
+        (best segment hit, offset of the query window that produced it, mean score) per song, best first.
+    """
+    best: dict[str, tuple[SegmentHit, float]] = {}
+    scores: dict[str, list[float]] = defaultdict(list)
+    for hits, offset in zip(hits_per_vector, offsets_s):
+        for hit in hits:
+            scores[hit.song_id].append(hit.score)
+            if hit.song_id not in best or hit.score > best[hit.song_id][0].score:
+                best[hit.song_id] = (hit, float(offset))
+    ranked = [(hit, offset, float(np.mean(scores[sid]))) for sid, (hit, offset) in best.items()]
+    # Song id last so equal scores come back in the same order every time.
+    ranked.sort(key=lambda r: (-r[0].score, -r[2], r[0].song_id))
+    return ranked
+
+
+def search(audio: np.ndarray, *, embedder: Embedder, store: Store, k: int = 10) -> list[Hit]:
+    """The k songs that best match a hummed query.
+
+    Args:
+        audio: mono float32 query at embedder.sample_rate (see humsearch.audio.load_audio).
+        embedder: the embedder the index was built with.
+        store: the index to search.
+        k: how many songs to return.
+
+    Returns:
+        Up to k hits, best first.
+
+    Raises:
+        SilentAudioError: the query holds no sound.
+        InvalidAudioError: the query is too short.
+        IndexNotFoundError: nothing has been indexed yet.
+        IndexMismatchError: the index was built by another embedder.
+        BackendUnavailableError: the store cannot be reached.
+    """
+    check_query(audio, embedder.sample_rate)
+    ensure_compatible(store.spec(), IndexSpec.for_embedder(embedder), index=store.index)
+    vectors, offsets = embedder.embed_query(audio)
+    per_vector = store.knn(vectors, k=max(k, MIN_CANDIDATES) * 2)
+    ranked = aggregate(per_vector, np.asarray(offsets, dtype=float))[:k]
+    songs = store.get_songs(best.song_id for best, _, _ in ranked)
+    hits = []
+    for best, offset, _ in ranked:
+        song = songs.get(best.song_id)
+        if song is None:  # deleted between the kNN query and the lookup
+            continue
+        hits.append(
+            Hit(
+                rank=len(hits) + 1,
+                song_id=best.song_id,
+                title=song.title,
+                path=song.path,
+                score=best.score,
+                start_s=max(0.0, best.start_s - offset),
+                end_s=max(0.0, best.end_s - offset),
+            )
+        )
+    return hits

@@ -1,0 +1,194 @@
+"""One contract, two backends: the local store and a real Elasticsearch behave the same."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+
+from conftest import MusicFolder
+from humsearch.errors import IndexMismatchError, IndexNotFoundError
+from humsearch.stores.base import IndexSpec, SongDoc, Store
+from humsearch.stores.elastic import MAPPINGS_DIR, ElasticStore, connect
+from humsearch.stores.local import CURRENT_FILE, LocalStore
+from indexer import index_folder, song_id
+from toy import SR, ToyEmbedder, melody
+
+
+@dataclass
+class Backend:
+    """A store plus the backend-specific way to see its physical indexes."""
+
+    store: Store
+    live_physical: Callable[[], list[str]]  # what the alias / CURRENT points at
+    physical_exists: Callable[[str], bool]
+
+
+def _local(tmp_path: Path) -> Iterator[Backend]:
+    store = LocalStore(tmp_path / "indexes" / "songs")
+
+    def live() -> list[str]:
+        return [(store.folder / CURRENT_FILE).read_text().strip()]
+
+    yield Backend(store, live, lambda name: (store.folder / name).is_dir())
+
+
+def _elastic(tmp_path: Path, url: str) -> Iterator[Backend]:
+    # The toy embedder gets the real melody mapping (its dims are filled in from the spec).
+    mappings = tmp_path / "mappings"
+    mappings.mkdir()
+    shutil.copy(MAPPINGS_DIR / "melody.json", mappings / "toy.json")
+    client = connect(url)
+    name = f"humsearch-test-{uuid.uuid4().hex[:12]}"
+    store = ElasticStore(client, name, url=url, mappings_dir=mappings)
+    try:
+        yield Backend(
+            store,
+            lambda: sorted(client.indices.get_alias(name=name)),
+            lambda physical: bool(client.indices.exists(index=physical)),
+        )
+    finally:
+        for physical in client.indices.get(index=f"{name}*"):
+            client.indices.delete(index=physical)
+        client.close()
+
+
+@pytest.fixture(params=["local", pytest.param("elasticsearch", marks=pytest.mark.elasticsearch)])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    if request.param == "local":
+        yield from _local(tmp_path)
+    else:
+        yield from _elastic(tmp_path, request.getfixturevalue("es_url"))
+
+
+def excerpt(audio: np.ndarray, start_s: float, seconds: float) -> np.ndarray:
+    return audio[int(start_s * SR) : int((start_s + seconds) * SR)]
+
+
+def test_missing_index_reports_nothing_and_refuses_search(backend: Backend, embedder: ToyEmbedder) -> None:
+    store = backend.store
+    info = store.info()
+    assert (info.spec, info.songs, info.segments) == (None, 0, 0)
+    assert store.spec() is None
+    assert store.get_songs(["nope"]) == {}
+    with pytest.raises(IndexNotFoundError):
+        store.knn(np.ones((1, embedder.dims), np.float32), k=3)
+
+
+def test_index_then_knn_finds_song_and_segment(backend: Backend, embedder: ToyEmbedder, music: MusicFolder) -> None:
+    store = backend.store
+    report = index_folder(music.root, embedder=embedder, store=store)
+    assert (report.added, report.failed) == (3, [])
+
+    info = store.info()
+    assert info.spec == IndexSpec("toy", "1", embedder.dims)
+    assert info.songs == 3
+    assert info.segments == 3 * 7  # 8 s songs, 2 s windows, 1 s hop
+
+    beta = music.path("sub/beta.flac")
+    vectors, _ = embedder.embed_song(excerpt(music.songs["sub/beta.flac"], 3.0, 2.0))
+    [hits] = store.knn(vectors, k=3)
+    assert [h.song_id for h in hits][0] == song_id(beta)
+    assert len({h.song_id for h in hits}) == 3  # one hit per song
+    assert (hits[0].start_s, hits[0].end_s) == (3.0, 5.0)
+    assert hits[0].score > 0.99
+    assert hits[1].score < hits[0].score - 0.1
+
+    songs = store.get_songs([song_id(beta), "missing"])
+    assert list(songs) == [song_id(beta)]
+    assert songs[song_id(beta)].title == "beta"
+    assert songs[song_id(beta)].path == str(beta.resolve())
+    assert songs[song_id(beta)].duration_s == pytest.approx(8.0)
+
+
+def test_incremental_reindex(backend: Backend, embedder: ToyEmbedder, music: MusicFolder, rng) -> None:
+    store = backend.store
+    music.add("delta.wav", melody(rng))
+    first = index_folder(music.root, embedder=embedder, store=store)
+    assert first.added == 4
+
+    music.add("alpha.wav", melody(rng))  # new content
+    touched = music.path("sub/beta.flac")  # same content, new mtime
+    os.utime(touched, (time.time() + 10, time.time() + 10))
+    music.path("Gamma.WAV").unlink()  # removed
+    music.add("new/epsilon.ogg", melody(rng))  # added; delta.wav stays as it was
+    second = index_folder(music.root, embedder=embedder, store=store)
+    assert (second.added, second.updated, second.unchanged, second.removed, second.failed) == (1, 1, 2, 1, [])
+
+    states = store.file_states()
+    assert set(states) == {song_id(music.path(n)) for n in ("alpha.wav", "sub/beta.flac", "delta.wav", "new/epsilon.ogg")}
+    assert states[song_id(touched)].mtime == touched.stat().st_mtime
+    assert store.info().songs == 4
+
+    vectors, _ = embedder.embed_song(excerpt(music.songs["alpha.wav"], 5.0, 2.0))
+    [hits] = store.knn(vectors, k=2)
+    assert hits[0].song_id == song_id(music.path("alpha.wav"))
+    assert hits[0].start_s == 5.0
+
+    third = index_folder(music.root, embedder=embedder, store=store)
+    assert (third.added, third.updated, third.unchanged, third.removed) == (0, 0, 4, 0)
+
+
+def test_rebuild_swaps_in_a_new_index(backend: Backend, embedder: ToyEmbedder, music: MusicFolder) -> None:
+    store = backend.store
+    index_folder(music.root, embedder=embedder, store=store)
+    [old] = backend.live_physical()
+
+    music.path("alpha.wav").unlink()
+    report = index_folder(music.root, embedder=embedder, store=store, rebuild=True)
+    assert (report.added, report.removed) == (2, 0)  # a rebuild starts empty: nothing to remove
+
+    [new] = backend.live_physical()
+    assert new != old
+    assert not backend.physical_exists(old)
+    assert backend.physical_exists(new)
+    assert store.info().songs == 2
+    vectors, _ = embedder.embed_song(excerpt(music.songs["Gamma.WAV"], 6.0, 2.0))
+    [hits] = store.knn(vectors, k=1)
+    assert (hits[0].song_id, hits[0].start_s) == (song_id(music.path("Gamma.WAV")), 6.0)
+
+
+def test_other_embedder_is_refused_until_rebuild(backend: Backend, embedder: ToyEmbedder, music: MusicFolder) -> None:
+    store = backend.store
+    index_folder(music.root, embedder=embedder, store=store)
+    other = ToyEmbedder(version="2")
+    with pytest.raises(IndexMismatchError, match="rebuild"):
+        index_folder(music.root, embedder=other, store=store)
+    assert store.spec() == IndexSpec("toy", "1", embedder.dims)  # untouched
+
+    index_folder(music.root, embedder=other, store=store, rebuild=True)
+    assert store.spec() == IndexSpec("toy", "2", other.dims)
+
+
+def test_melody_is_stored_and_returned(backend: Backend, embedder: ToyEmbedder, rng) -> None:
+    store = backend.store
+    spec = IndexSpec.for_embedder(embedder)
+
+    def doc(sid: str, contour: np.ndarray | None) -> SongDoc:
+        vectors, starts = embedder.embed_song(melody(rng, notes=6))
+        return SongDoc(
+            id=sid, path=f"/music/{sid}.wav", title=sid, duration_s=3.0, sha256="0" * 64, mtime=1.5, size=10,
+            vectors=vectors, starts_s=starts, ends_s=starts + 2.0, melody=contour,
+        )
+
+    contour = np.array([0, -3, 5, 127, -128], np.int8)
+    store.open_for_write(spec)
+    assert store.upsert(doc(s, c) for s, c in (("with", contour), ("without", None))) == 2
+    store.commit()
+    songs = store.get_songs(["with", "without"])
+    np.testing.assert_array_equal(songs["with"].melody, contour)
+    assert songs["with"].melody.dtype == np.int8
+    assert songs["without"].melody is None
+
+    store.open_for_write(spec)
+    assert store.delete(["with", "never-indexed"]) == 1
+    store.commit()
+    assert set(store.get_songs(["with", "without"])) == {"without"}
