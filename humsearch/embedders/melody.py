@@ -1,0 +1,78 @@
+"""Our siamese melody model behind the Embedder interface (the default embedder)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from humsearch.constants import FRAMES_PER_SECOND, MELODY_SAMPLE_RATE
+from humsearch.embedders.base import Embedder, window_starts
+from humsearch.melody.features import log_spectrogram
+from humsearch.melody.model import MelodyModel, load_checkpoint
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "models" / "melody.pt"
+# A hum's tempo is unknown: the query is also compared slowed down and sped up, which
+# covers tempi from x0.7 to x1.4 of the song with the model's own tolerance in between.
+QUERY_STRETCHES = (0.8, 1.0, 1.25)
+QUERY_HOP_S = 2.5
+BATCH = 64
+
+
+class MelodyEmbedder(Embedder):
+    name = "melody"
+    sample_rate = MELODY_SAMPLE_RATE
+
+    def __init__(self, model: MelodyModel, version: str, *, device: str = "cpu"):
+        self.model = model.to(device).eval()
+        self.version = version
+        self.dims = model.dims.embed_dims
+        self.device = device
+
+    @classmethod
+    def load(cls, checkpoint: str | Path | None = None, *, device: str = "cpu") -> "MelodyEmbedder":
+        model, version = load_checkpoint(checkpoint or DEFAULT_CHECKPOINT, device=device)
+        return cls(model, version, device=device)
+
+    def salience(self, audio: np.ndarray) -> torch.Tensor:
+        """Melody pitch salience (N_PITCH_BINS, frames) of a whole signal, computed once."""
+        with torch.inference_mode():
+            spec = log_spectrogram(audio).to(self.device)
+            return self.model.salience(spec[None])[0]
+
+    def _embed_salience(self, windows: list[torch.Tensor]) -> np.ndarray:
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(windows), BATCH):
+                chunk = windows[i : i + BATCH]
+                width = max(w.shape[1] for w in chunk)
+                batch = torch.stack([F.pad(w, (0, width - w.shape[1])) for w in chunk])
+                out.append(self.model.embedding_net(batch).cpu().numpy())
+        return np.concatenate(out).astype(np.float32)
+
+    def _windows(self, sal: torch.Tensor, hop_s: float) -> tuple[list[torch.Tensor], np.ndarray]:
+        n = sal.shape[1]
+        starts = window_starts(n, int(FRAMES_PER_SECOND), self.window_s, hop_s)
+        size = int(self.window_s * FRAMES_PER_SECOND)
+        frames = (starts * FRAMES_PER_SECOND).astype(int)
+        return [sal[:, f : f + size] for f in frames], starts
+
+    def embed(self, windows: list[np.ndarray]) -> np.ndarray:
+        return self._embed_salience([self.salience(w) for w in windows])
+
+    def embed_song(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        windows, starts = self._windows(self.salience(audio), self.hop_s)
+        return self._embed_salience(windows), starts
+
+    def embed_query(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        sal = self.salience(audio)
+        windows, offsets = [], []
+        for stretch in QUERY_STRETCHES:
+            stretched = F.interpolate(sal[None], size=max(int(sal.shape[1] * stretch), 2), mode="linear",
+                                      align_corners=False)[0]
+            w, starts = self._windows(stretched, QUERY_HOP_S)
+            windows += w
+            offsets.append(starts / stretch)  # back to seconds of the recorded query
+        return self._embed_salience(windows), np.concatenate(offsets)

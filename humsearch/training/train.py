@@ -1,0 +1,355 @@
+"""Train the melody model in two stages on the CPU; every stage checkpoints and resumes.
+
+    python -m humsearch.training.train salience --cache cache/train --run runs/melody-v1
+    python -m humsearch.training.train precompute --cache cache/train --run runs/melody-v1
+    python -m humsearch.training.train embed --run runs/melody-v1
+    python -m humsearch.training.train export --run runs/melody-v1 --out humsearch/models/melody.pt
+
+1. salience: the front end learns, frame by frame, the pitch of the melody (songs: the
+   MIDI melody line; hums: the synthesized pitch). Supervised, converges in minutes.
+2. precompute: the frozen front end turns every cached song and hum into salience maps.
+3. embed: the siamese trunk learns with InfoNCE (in-batch negatives, one pair per song in
+   a batch so repeated choruses never act as negatives) to put a hum next to the song
+   window it imitates, across keys, tempi, voices and arrangements.
+Hyperparameters live in TrainConfig and are saved into the run folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from humsearch.constants import FRAMES_PER_SECOND, N_PITCH_BINS, WINDOW_S
+from humsearch.melody.features import pitch_bin
+from humsearch.melody.model import MelodyModel, ModelDims, load_checkpoint, save_checkpoint
+
+QUERY_STRETCHES = (0.8, 1.0, 1.25)  # tempo variants tried at query time (MelodyEmbedder)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = 0
+    val_songs: int = 16  # cached songs kept out of training for validation
+    # stage 1
+    salience_steps: int = 3000
+    salience_batch: int = 16
+    salience_frames: int = 128
+    salience_lr: float = 2e-3
+    salience_sigma_bins: float = 1.0
+    # stage 3
+    embed_steps: int = 6000
+    embed_batch: int = 128
+    embed_lr: float = 2e-3
+    embed_weight_decay: float = 1e-4
+    temperature: float = 0.05
+    hum_seconds: tuple[float, float] = (4.0, 10.0)
+    pitch_shift_bins: int = 8
+    checkpoint_every: int = 100
+
+
+def _window_frames() -> int:
+    return int(WINDOW_S * FRAMES_PER_SECOND)
+
+
+def _files(cache: Path) -> list[Path]:
+    return sorted(cache.glob("*.npz"))
+
+
+def _split(files: list[Path], cfg: TrainConfig) -> tuple[list[Path], list[Path]]:
+    return files[cfg.val_songs :], files[: cfg.val_songs]
+
+
+def _salience_target(pitch_midi: np.ndarray, sigma: float) -> np.ndarray:
+    """(T,) MIDI pitch (0 = none) -> (N_PITCH_BINS, T) Gaussian bumps."""
+    bins = np.arange(N_PITCH_BINS)[:, None]
+    centre = pitch_bin(pitch_midi)[None, :]
+    target = np.exp(-0.5 * ((bins - centre) / sigma) ** 2)
+    target[:, pitch_midi <= 0] = 0.0
+    return target.astype(np.float32)
+
+
+class _Resumable:
+    """Model + optimizer + step saved together so a killed stage resumes where it stopped."""
+
+    def __init__(self, path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer):
+        self.path, self.model, self.opt, self.step = path, model, opt, 0
+        if path.exists():
+            state = torch.load(path, weights_only=False)
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["opt"])
+            self.step = state["step"]
+            print(f"resumed {path} at step {self.step}", flush=True)
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        torch.save({"model": self.model.state_dict(), "opt": self.opt.state_dict(), "step": self.step}, tmp)
+        tmp.replace(self.path)
+
+
+# ---------------------------------------------------------------- stage 1: salience
+def _load_salience_data(files: list[Path]) -> list[tuple[np.ndarray, np.ndarray]]:
+    items = []
+    for f in files:
+        d = np.load(f)
+        v = 0
+        while f"spec{v}" in d:
+            items.append((d[f"spec{v}"], d[f"mel{v}"]))
+            v += 1
+        items.append((d["hum_spec"], d["hum_f0"]))
+    return items
+
+
+def _salience_batch(items, n: int, frames: int, sigma: float, rng: np.random.Generator):
+    specs, targets = [], []
+    for _ in range(n):
+        spec, pitch = items[rng.integers(len(items))]
+        start = int(rng.integers(0, max(spec.shape[1] - frames, 1)))
+        s = spec[:, start : start + frames].astype(np.float32)
+        p = pitch[start : start + frames]
+        if s.shape[1] < frames:
+            pad = frames - s.shape[1]
+            s = np.pad(s, ((0, 0), (0, pad)), constant_values=s.min())
+            p = np.pad(p, (0, pad))
+        specs.append(s)
+        targets.append(_salience_target(p, sigma))
+    return torch.from_numpy(np.stack(specs)), torch.from_numpy(np.stack(targets))
+
+
+def pitch_accuracy(model: MelodyModel, items, frames: int = 512) -> dict[str, float]:
+    """Raw pitch accuracy (within a semitone) and voicing recall, on labelled frames."""
+    model.eval()
+    hits = total = 0
+    with torch.inference_mode():
+        for spec, pitch in items:
+            for start in range(0, spec.shape[1] - frames + 1, frames * 4):
+                sal = model.salience(torch.from_numpy(spec[None, :, start : start + frames].astype(np.float32)))[0]
+                p = pitch[start : start + frames]
+                voiced = p > 0
+                est = sal.argmax(dim=0).numpy()
+                hits += int(np.sum(np.abs(est[voiced] - pitch_bin(p[voiced])) <= 2))
+                total += int(voiced.sum())
+    model.train()
+    return {"raw_pitch_accuracy": hits / max(total, 1)}
+
+
+def train_salience(cache: Path, run: Path, cfg: TrainConfig) -> None:
+    train_files, val_files = _split(_files(cache), cfg)
+    items, val = _load_salience_data(train_files), _load_salience_data(val_files)
+    print(f"salience: {len(items)} training items, {len(val)} validation items", flush=True)
+    model = MelodyModel(ModelDims())
+    opt = torch.optim.Adam(model.salience_net.parameters(), lr=cfg.salience_lr)
+    state = _Resumable(run / "salience.pt", model, opt)
+    rng = np.random.default_rng(cfg.seed + state.step)
+    t0, losses = time.time(), []
+    while state.step < cfg.salience_steps:
+        for g in opt.param_groups:  # cosine decay
+            g["lr"] = cfg.salience_lr * 0.5 * (1 + np.cos(np.pi * state.step / cfg.salience_steps))
+        x, y = _salience_batch(items, cfg.salience_batch, cfg.salience_frames, cfg.salience_sigma_bins, rng)
+        loss = F.binary_cross_entropy_with_logits(model.salience_net(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        state.step += 1
+        if state.step % cfg.checkpoint_every == 0 or state.step == cfg.salience_steps:
+            state.save()
+            msg = {"step": state.step, "loss": float(np.mean(losses)), "s": round(time.time() - t0)}
+            if state.step % (cfg.checkpoint_every * 5) == 0 or state.step == cfg.salience_steps:
+                msg.update(pitch_accuracy(model, val))
+            print(json.dumps(msg), flush=True)
+            losses = []
+
+
+# ------------------------------------------------------------ stage 2: precompute
+def precompute(cache: Path, run: Path) -> None:
+    model = MelodyModel(ModelDims())
+    model.load_state_dict(torch.load(run / "salience.pt", weights_only=False)["model"])
+    model.eval()
+    out_dir = run / "salience"
+    out_dir.mkdir(exist_ok=True)
+    for i, f in enumerate(_files(cache)):
+        out = out_dir / f.name
+        if out.exists():
+            continue
+        d = np.load(f)
+        arrays = {k: d[k] for k in d if not k.startswith(("spec", "hum_spec"))}
+        with torch.inference_mode():
+            for k in [k for k in d if k.startswith("spec") or k == "hum_spec"]:
+                sal = model.salience(torch.from_numpy(d[k].astype(np.float32))[None])[0].numpy()
+                arrays[k.replace("spec", "sal")] = np.round(sal * 255).astype(np.uint8)
+        tmp = out.with_suffix(".tmp.npz")
+        np.savez(tmp, **arrays)
+        tmp.replace(out)
+        if i % 50 == 0:
+            print(f"precompute {i}: {f.name}", flush=True)
+
+
+# ------------------------------------------------------------------ stage 3: embed
+def _shift_pitch(x: np.ndarray, bins: int) -> np.ndarray:
+    """Transpose a (bins, T) salience map by `bins`, filling with silence."""
+    out = np.zeros_like(x)
+    if bins >= 0:
+        out[bins:] = x[: x.shape[0] - bins]
+    else:
+        out[:bins] = x[-bins:]
+    return out
+
+
+class PairSampler:
+    """(hum crop, song window) pairs: the song window contains the hummed passage."""
+
+    def __init__(self, files: list[Path], cfg: TrainConfig, rng: np.random.Generator):
+        self.cfg, self.rng = cfg, rng
+        self.songs = []
+        for f in files:
+            d = np.load(f)
+            variants = []
+            v = 0
+            while f"sal{v}" in d:
+                variants.append((d[f"sal{v}"], float(d[f"scale{v}"])))
+                v += 1
+            self.songs.append({"variants": variants, "hum": d["hum_sal"], "bounds": d["hum_bounds"],
+                               "meta": d["hum_meta"]})
+
+    def _stretch(self, x: np.ndarray, factor: float) -> np.ndarray:
+        """Resample the time axis of (bins, T) by factor (>1 = longer)."""
+        t = torch.from_numpy(x.astype(np.float32))[None]
+        n = max(int(round(x.shape[1] * factor)), 2)
+        return F.interpolate(t, size=n, mode="linear", align_corners=False)[0].numpy()
+
+    def pair(self, song: dict, hum_frames: int) -> tuple[np.ndarray, np.ndarray] | None:
+        rng, W = self.rng, _window_frames()
+        h = int(rng.integers(len(song["bounds"])))
+        a, b = song["bounds"][h]
+        melody_start, tempo, lead = song["meta"][h]
+        hum = song["hum"][:, a:b].astype(np.float32) / 255
+        sal, scale = song["variants"][int(rng.integers(len(song["variants"])))]
+        # The query side is tried at a few tempi at search time; train with the one that
+        # comes closest to the song's tempo so training matches what search will compare.
+        ratio = scale / tempo
+        stretch = min(QUERY_STRETCHES, key=lambda s: abs(np.log(s / ratio)))
+        hum = self._stretch(hum, stretch * rng.uniform(0.97, 1.03))
+        if hum.shape[1] < hum_frames:
+            return None
+        u = int(rng.integers(0, hum.shape[1] - hum_frames + 1))
+        crop = hum[:, u : u + hum_frames]
+        # crop start/end in song frames
+        hum_s = lambda fr: (fr / stretch / FRAMES_PER_SECOND - lead) / tempo  # noqa: E731
+        s0 = (melody_start + hum_s(u)) * scale * FRAMES_PER_SECOND
+        s1 = (melody_start + hum_s(u + hum_frames)) * scale * FRAMES_PER_SECOND
+        lo, hi = (s1 - W, s0) if s1 - s0 <= W else ((s0 + s1 - W) / 2,) * 2
+        start = int(np.clip(rng.uniform(lo, hi), 0, max(sal.shape[1] - W, 0)))
+        window = sal[:, start : start + W].astype(np.float32) / 255
+        if window.shape[1] < W or crop.max() < 0.3:
+            return None
+        shift = int(rng.integers(-self.cfg.pitch_shift_bins, self.cfg.pitch_shift_bins + 1))
+        return _shift_pitch(crop, shift), window
+
+    def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        seconds = self.rng.uniform(*self.cfg.hum_seconds)
+        hum_frames = int(seconds * FRAMES_PER_SECOND)
+        hums, wins = [], []
+        for i in self.rng.permutation(len(self.songs)):
+            p = self.pair(self.songs[i], hum_frames)
+            if p is not None:
+                hums.append(p[0])
+                wins.append(p[1])
+            if len(hums) == n:
+                break
+        return torch.from_numpy(np.stack(hums)), torch.from_numpy(np.stack(wins))
+
+
+def retrieval_metrics(model: MelodyModel, sampler: PairSampler, n_batches: int = 4) -> dict[str, float]:
+    """Hum -> window retrieval among a batch of pairs from distinct songs (quick proxy)."""
+    model.eval()
+    ranks = []
+    with torch.inference_mode():
+        for _ in range(n_batches):
+            h, w = sampler.batch(len(sampler.songs))
+            sim = model.embedding_net(h) @ model.embedding_net(w).T
+            ranks.extend((sim > sim.diag()[:, None]).sum(1).tolist())
+    model.train()
+    r = np.array(ranks)
+    return {"val_top1": float(np.mean(r == 0)), "val_mrr": float(np.mean(1 / (r + 1))), "val_n": len(sampler.songs)}
+
+
+def train_embed(run: Path, cfg: TrainConfig) -> None:
+    files = _files(run / "salience")
+    train_files, val_files = _split(files, cfg)
+    rng = np.random.default_rng(cfg.seed)
+    sampler, val = PairSampler(train_files, cfg, rng), PairSampler(val_files, cfg, np.random.default_rng(1))
+    print(f"embed: {len(sampler.songs)} training songs, {len(val.songs)} validation songs", flush=True)
+    model = MelodyModel(ModelDims())
+    model.load_state_dict(torch.load(run / "salience.pt", weights_only=False)["model"])
+    net = model.embedding_net
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.embed_lr, weight_decay=cfg.embed_weight_decay)
+    state = _Resumable(run / "embed.pt", model, opt)
+    t0, losses = time.time(), []
+    while state.step < cfg.embed_steps:
+        warm = min(1.0, (state.step + 1) / 200)
+        for g in opt.param_groups:
+            g["lr"] = cfg.embed_lr * warm * 0.5 * (1 + np.cos(np.pi * state.step / cfg.embed_steps))
+        h, w = sampler.batch(cfg.embed_batch)
+        zh, zw = net(h), net(w)
+        logits = zh @ zw.T / cfg.temperature
+        labels = torch.arange(len(zh))
+        loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        state.step += 1
+        if state.step % cfg.checkpoint_every == 0 or state.step == cfg.embed_steps:
+            state.save()
+            msg = {"step": state.step, "loss": float(np.mean(losses)), "s": round(time.time() - t0)}
+            msg.update(retrieval_metrics(model, val))
+            print(json.dumps(msg), flush=True)
+            losses = []
+
+
+def export(run: Path, out: Path, version: str) -> None:
+    model = MelodyModel(ModelDims())
+    model.load_state_dict(torch.load(run / "embed.pt", weights_only=False)["model"])
+    config = json.loads((run / "config.json").read_text()) if (run / "config.json").exists() else {}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(model.eval(), out, version=version, extra={"train_config": json.dumps(config)})
+    load_checkpoint(out)  # the file we ship must load
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB), version {version}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("stage", choices=["salience", "precompute", "embed", "export"])
+    parser.add_argument("--cache", type=Path, default=Path("cache/train"))
+    parser.add_argument("--run", type=Path, default=Path("runs/melody-v1"))
+    parser.add_argument("--out", type=Path, default=Path("humsearch/models/melody.pt"))
+    parser.add_argument("--version", default="melody-v1")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override TrainConfig fields")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    overrides = dict(kv.split("=", 1) for kv in args.set)
+    defaults = asdict(TrainConfig())
+    cfg = TrainConfig(**{**defaults, **{k: type(defaults[k])(v) for k, v in overrides.items()}})
+    torch.manual_seed(cfg.seed)
+    args.run.mkdir(parents=True, exist_ok=True)
+    (args.run / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    if args.stage == "salience":
+        train_salience(args.cache, args.run, cfg)
+    elif args.stage == "precompute":
+        precompute(args.cache, args.run)
+    elif args.stage == "embed":
+        train_embed(args.run, cfg)
+    else:
+        export(args.run, args.out, args.version)
+
+
+if __name__ == "__main__":
+    main()
