@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+import indexer
 from conftest import MusicFolder
 from humsearch.errors import HumSearchError
 from humsearch.stores.local import LocalStore
@@ -72,3 +74,22 @@ def test_report_as_dict() -> None:
     assert d["failed"] == [{"path": "/m/x.wav", "reason": "bad"}]
     assert d["realtime_factor"] == 5.0
     assert IndexReport().realtime_factor == 0.0
+
+
+def test_unchanged_files_are_not_read_again(
+    tmp_path: Path, embedder: ToyEmbedder, music: MusicFolder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = LocalStore(tmp_path / "index")
+    index_folder(music.root, embedder=embedder, store=store)
+    hashed: list[Path] = []
+    original = indexer.file_sha256
+    monkeypatch.setattr(indexer, "file_sha256", lambda p: hashed.append(Path(p)) or original(p))
+    monkeypatch.setattr(indexer, "embed_file", lambda *a, **k: pytest.fail("nothing changed: nothing to embed"))
+
+    report = index_folder(music.root, embedder=embedder, store=store)
+    assert (report.unchanged, hashed) == (3, [])  # size + mtime match: not even hashed
+
+    os.utime(music.path("alpha.wav"), (1_000_000, 1_000_000))
+    report = index_folder(music.root, embedder=embedder, store=store)
+    assert (report.unchanged, hashed) == (3, [music.path("alpha.wav").resolve()])  # hashed, same content
+    assert store.file_states()[song_id(music.path("alpha.wav"))].mtime == 1_000_000
