@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -67,11 +68,18 @@ def _render_fluidsynth(midi: pretty_midi.PrettyMIDI, sr: int, soundfont: Path) -
     return stereo.mean(axis=1)
 
 
-def _render_tinysoundfont(midi: pretty_midi.PrettyMIDI, sr: int, soundfont: Path) -> np.ndarray:
+@lru_cache(maxsize=2)
+def _synth(soundfont: Path, sr: int):  # noqa: ANN202 (tinysoundfont is imported lazily)
+    """A loaded synthesizer, kept: parsing a large SoundFont takes longer than a song."""
     import tinysoundfont
 
     synth = tinysoundfont.Synth(samplerate=sr)
-    sfid = synth.sfload(str(soundfont))
+    return synth, synth.sfload(str(soundfont))
+
+
+def _render_tinysoundfont(midi: pretty_midi.PrettyMIDI, sr: int, soundfont: Path) -> np.ndarray:
+    synth, sfid = _synth(soundfont, sr)
+    synth.sounds_off()
     events: list[tuple[float, int, int, int, int]] = []  # (time, order, channel, key, velocity)
     melodic = iter(c for c in range(16) if c != 9)
     for inst in midi.instruments:
