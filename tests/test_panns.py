@@ -250,6 +250,7 @@ _OFFLINE_PROBE = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_import_and_load_stay_offline(checkpoint: Path, tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()

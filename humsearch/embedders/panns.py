@@ -125,8 +125,10 @@ def save_random_checkpoint(path: str | Path, *, seed: int = 0) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(seed)
-    torch.save({"iteration": 0, "model": build_cnn14().state_dict()}, path)
+    with torch.random.fork_rng(devices=[]):  # leave the caller's random state alone
+        torch.manual_seed(seed)
+        model = build_cnn14()
+    torch.save({"iteration": 0, "model": model.state_dict()}, path)
     return path
 
 
