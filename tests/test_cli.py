@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(autouse=True)
 def toy_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every run uses the toy embedder and a private data folder, whatever the machine's env says."""
-    for var in ("HUMSEARCH_BACKEND", "HUMSEARCH_INDEX", "HUMSEARCH_MUSIC_DIRS", "HUMSEARCH_WINDOW_S", "HUMSEARCH_HOP_S"):
+    for var in ("HUMSEARCH_BACKEND", "HUMSEARCH_INDEX", "HUMSEARCH_MUSIC_DIRS", "HUMSEARCH_WINDOW_S",
+                "HUMSEARCH_HOP_S"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HUMSEARCH_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("HUMSEARCH_EMBEDDER", "toy")
@@ -73,7 +74,8 @@ def test_failed_files_exit_1_after_the_summary(capsys, music: MusicFolder) -> No
 def test_errors_exit_2_with_a_message(capsys, tmp_path: Path) -> None:
     silent = write_audio(tmp_path / "silent.wav", [0.0] * (3 * SR))
     code, _, err = run(capsys, "search", str(silent))
-    assert (code, err) == (2, "humsearch: error: no sound in the recording: check that the microphone is on and hum a little louder\n")
+    assert code == 2
+    assert err.startswith("humsearch: error: no sound in the recording")
 
     loud = write_audio(tmp_path / "loud.wav", [0.5, -0.5] * (2 * SR))
     code, _, err = run(capsys, "search", str(loud))
@@ -107,8 +109,14 @@ def test_usage_errors_exit_2(capsys) -> None:
 
 
 def test_help_is_instant_and_python_m_works() -> None:
-    probe = "import sys, cli\ntry:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\nprint(sorted({'torch', 'elasticsearch', 'librosa'} & set(sys.modules)))"
+    probe = (
+        "import sys, cli\n"
+        "try:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted({'torch', 'elasticsearch', 'librosa'} & set(sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("[]")
-    proc = subprocess.run([sys.executable, "-m", "humsearch", "search", "--help"], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "humsearch", "search", "--help"], cwd=ROOT, capture_output=True, text=True
+    )
     assert proc.returncode == 0 and "--json" in proc.stdout

@@ -17,6 +17,9 @@ from search import Hit, aggregate, search
 from toy import SR, ToyEmbedder
 
 
+SPEC = IndexSpec("toy", "1", 48)
+
+
 def seg(song: str, score: float, start: float = 0.0) -> SegmentHit:
     return SegmentHit(song_id=song, score=score, start_s=start, end_s=start + 2.0)
 
@@ -98,7 +101,8 @@ def test_best_segment_wins_and_mean_breaks_ties() -> None:
 
 
 def test_hits_shift_back_by_query_offset_and_clamp_at_zero() -> None:
-    store = CannedStore([[seg("a", 0.7, 30.0), seg("b", 0.6, 1.0)], [seg("a", 0.9, 34.0), seg("b", 0.8, 2.0)]], IndexSpec("toy", "1", 48))
+    answers = [[seg("a", 0.7, 30.0), seg("b", 0.6, 1.0)], [seg("a", 0.9, 34.0), seg("b", 0.8, 2.0)]]
+    store = CannedStore(answers, SPEC)
     embedder = FixedQueryEmbedder([0.0, 3.0])
     hits = search(loud(), embedder=embedder, store=store, k=5)
     assert hits == [
@@ -111,7 +115,7 @@ def test_hits_shift_back_by_query_offset_and_clamp_at_zero() -> None:
 
 
 def test_k_limits_results_and_vanished_songs_are_skipped() -> None:
-    store = CannedStore([[seg("deleted", 0.99), seg("a", 0.9), seg("b", 0.8), seg("c", 0.7)]], IndexSpec("toy", "1", 48))
+    store = CannedStore([[seg("deleted", 0.99), seg("a", 0.9), seg("b", 0.8), seg("c", 0.7)]], SPEC)
     hits = search(loud(), embedder=FixedQueryEmbedder([0.0]), store=store, k=2)
     assert [(h.rank, h.song_id) for h in hits] == [(1, "a")]  # top 2 were "deleted" and a
 
@@ -127,7 +131,7 @@ def test_silent_query_is_refused_before_embedding() -> None:
             raise AssertionError("a silent query must not be embedded")
 
     with pytest.raises(SilentAudioError):
-        search(np.zeros(5 * SR, np.float32), embedder=Exploding([0.0]), store=CannedStore([], IndexSpec("toy", "1", 48)))
+        search(np.zeros(5 * SR, np.float32), embedder=Exploding([0.0]), store=CannedStore([], SPEC))
 
 
 def test_wrong_or_missing_index_is_refused() -> None:
@@ -137,7 +141,9 @@ def test_wrong_or_missing_index_is_refused() -> None:
         search(loud(), embedder=FixedQueryEmbedder([0.0]), store=CannedStore([[]], None))  # type: ignore[arg-type]
 
 
-def test_noisy_excerpt_finds_its_song_and_moment(tmp_path: Path, embedder: ToyEmbedder, music: MusicFolder, rng) -> None:
+def test_noisy_excerpt_finds_its_song_and_moment(
+    tmp_path: Path, embedder: ToyEmbedder, music: MusicFolder, rng: np.random.Generator
+) -> None:
     store = LocalStore(tmp_path / "index")
     index_folder(music.root, embedder=embedder, store=store)
     song = music.songs["Gamma.WAV"]

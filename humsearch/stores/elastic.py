@@ -273,7 +273,9 @@ class ElasticStore(Store):
                 return None
         specs = {spec_from_mapping(m["mappings"]) for m in mappings.values()}
         if None in specs:
-            raise IndexMismatchError(f"index {self.index!r} was not created by humsearch: rebuild it or pick another name")
+            raise IndexMismatchError(
+                f"index {self.index!r} was not created by humsearch: rebuild it or pick another name"
+            )
         if len(specs) != 1:
             raise IndexMismatchError(f"index {self.index!r} spans indices of different embedders: rebuild it")
         return specs.pop()
@@ -402,7 +404,8 @@ class ElasticStore(Store):
             self.client.indices.refresh(index=target)
             if self._rebuilding:
                 # Everything behind the alias, plus leftovers of interrupted rebuilds, goes.
-                leftovers = [n for n in self.client.indices.get(index=f"{self.index}-*") if is_physical_of(n, self.index)]
+                candidates = self.client.indices.get(index=f"{self.index}-*")
+                leftovers = [n for n in candidates if is_physical_of(n, self.index)]
                 old = set(self._physical_indices()) | set(leftovers)
                 self.client.indices.update_aliases(actions=build_swap_actions(self.index, target, sorted(old)))
         self._target, self._spec, self._rebuilding = None, None, False
