@@ -123,7 +123,8 @@ def index_folder(
     started = time.perf_counter()
     roots = [roots] if isinstance(roots, (str, os.PathLike)) else list(roots)
     roots = [Path(r).resolve() for r in roots]
-    files = [p.resolve() for p in find_audio_files(roots)]  # paths only: small even for big libraries
+    # Paths only: small even for big libraries. Resolving merges symlinks and overlapping roots.
+    files = list(dict.fromkeys(p.resolve() for p in find_audio_files(roots)))
 
     store.open_for_write(IndexSpec.for_embedder(embedder), rebuild=rebuild)
     known = store.file_states()

@@ -93,3 +93,12 @@ def test_unchanged_files_are_not_read_again(
     report = index_folder(music.root, embedder=embedder, store=store)
     assert (report.unchanged, hashed) == (3, [music.path("alpha.wav").resolve()])  # hashed, same content
     assert store.file_states()[song_id(music.path("alpha.wav"))].mtime == 1_000_000
+
+
+def test_overlapping_roots_and_symlinks_index_a_file_once(
+    tmp_path: Path, embedder: ToyEmbedder, music: MusicFolder
+) -> None:
+    (music.root / "link.wav").symlink_to(music.path("alpha.wav"))
+    store = LocalStore(tmp_path / "index")
+    report = index_folder([music.root, music.root / "sub"], embedder=embedder, store=store)
+    assert (report.added, store.info().songs) == (3, 3)

@@ -157,7 +157,7 @@ class LocalStore(Store):
             return [[] for _ in queries]
         scores = queries @ m.vectors.T  # (n_queries, n_segments): cosine, rows are unit length
         song_best = np.maximum.reduceat(scores, m.offsets, axis=1)  # (n_queries, n_songs)
-        k = min(k, len(m.ids))
+        k = max(1, min(k, len(m.ids)))
         bounds = np.append(m.offsets, len(m.vectors))
         results = []
         for q in range(len(queries)):
