@@ -1,4 +1,4 @@
-"""Command line: `humsearch index DIR...`, `humsearch search FILE`, `humsearch info`.
+"""Command line: `humsearch index DIR...`, `humsearch search FILE`, `humsearch info`, `humsearch eval`.
 
 Parses arguments, builds the Config (flags override HUMSEARCH_* environment variables), then
 calls the library. Heavy modules (torch, the Elasticsearch client) load after parsing, so
@@ -56,6 +56,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", parents=[common], help="show the index status")
     p.add_argument("--json", action="store_true", help="print as JSON")
+
+    p = sub.add_parser("eval", parents=[common], help="measure accuracy on a query-by-humming set",
+                       description="Render (cached) and index a catalog, run its queries, print top-1, "
+                       "top-10, MRR, per-query ranks and latency. Needs ../shared/data.")
+    p.add_argument("--set", dest="query_set", choices=("mirqbsh", "pop909"), default="mirqbsh",
+                   help="query set [mirqbsh]")
+    p.add_argument("--cache", type=Path, default=Path("cache/eval"), help="rendered catalogs [cache/eval]")
+    p.add_argument("--limit", type=_positive_int, default=None, help="only the first N catalog songs")
+    p.add_argument("--rebuild", action="store_true", help="rebuild the catalog index from scratch")
+    p.add_argument("--k", type=_positive_int, default=10, help="rank cut-off for top-k [10]")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 
 
@@ -71,11 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
     try:
-        config = Config.from_env(
-            **{name: getattr(args, name, None) for name in
-               ("backend", "es_url", "index", "embedder", "checkpoint", "data_dir", "window_s", "hop_s")}
-        )
-        command = {"index": _cmd_index, "search": _cmd_search, "info": _cmd_info}[args.command]
+        settings = {name: getattr(args, name, None) for name in
+                    ("backend", "es_url", "index", "embedder", "checkpoint", "data_dir", "window_s", "hop_s")}
+        if args.command == "eval" and not settings["index"]:  # never mix with the user's own index
+            settings["index"] = f"eval-{args.query_set}-{settings['embedder'] or Config.from_env().embedder}"
+        config = Config.from_env(**settings)
+        command = {"index": _cmd_index, "search": _cmd_search, "info": _cmd_info, "eval": _cmd_eval}[args.command]
         return command(args, config)
     except HumSearchError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
@@ -168,6 +180,30 @@ def _cmd_info(args: argparse.Namespace, config: Config) -> int:
     else:
         for key, value in data.items():
             print(f"{key + ':':<21}{'-' if value is None else value}")
+    return EXIT_OK
+
+
+def _cmd_eval(args: argparse.Namespace, config: Config) -> int:
+    from tqdm import tqdm
+
+    from humsearch.evaluation import format_table, run_eval
+    from humsearch.stores import open_store
+
+    bars: dict[str, tqdm] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar = bars.setdefault(stage, tqdm(desc=stage, total=total, unit="item", file=sys.stderr, disable=None))
+        bar.update(done - bar.n)
+
+    report = run_eval(args.query_set, embedder=_load_embedder(config), store=open_store(config),
+                      cache_dir=args.cache, k=args.k, limit=args.limit, rebuild=args.rebuild, progress=progress)
+    for bar in bars.values():
+        bar.close()
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_table(f"{args.query_set} ({report['embedder']} {report['model_version']}, "
+                           f"{report['catalog_songs']} songs)", report, k=args.k, baseline=report.get("baseline")))
     return EXIT_OK
 
 

@@ -219,3 +219,49 @@ def dtw_baseline(*, data: Path = DATA_DIR, k: int = 10) -> dict:
         answer = name.split("_")[2]
         ranks.append(top.index(answer) + 1 if answer in top else None)
     return {"name": "DTW baseline", **metrics(ranks, k=k)}
+
+
+def run_eval(set_name: str, *, embedder, store, cache_dir: Path, k: int = 10, limit: int | None = None,
+             rebuild: bool = False, progress: Callable[[str, int, int], None] | None = None) -> dict:
+    """Render (cached) and index a catalog, run its queries, return the report.
+
+    Args:
+        set_name: one of SETS.
+        embedder, store: what to evaluate (any embedder, any backend).
+        cache_dir: where rendered catalogs are kept between runs.
+        limit: only the first `limit` catalog songs (queries whose answer is left out are dropped).
+        rebuild: rebuild the index from scratch instead of updating it incrementally.
+        progress: callback(stage, done, total).
+
+    Returns:
+        report() of the results, plus the set name, index statistics and, for MIR-QBSH,
+        the DTW baseline measured on the same queries.
+    """
+    from indexer import index_folder
+
+    step = (lambda stage: (lambda d, n: progress(stage, d, n))) if progress else (lambda stage: None)
+    if set_name == "mirqbsh":
+        catalog = build_mirqbsh_catalog(cache_dir / "mirqbsh-catalog", limit=limit, progress=step("render"))
+        queries = mirqbsh_queries()
+        baseline = dtw_baseline(k=k)
+    elif set_name == "pop909":
+        catalog = build_pop909_catalog(cache_dir / "pop909-catalog", limit=limit, progress=step("render"))
+        queries = pop909_queries()
+        baseline = None
+    else:
+        raise ValueError(f"unknown query set {set_name!r}; choose one of {SETS}")
+    stems = {p.stem for p in catalog.iterdir() if p.suffix == ".flac"}
+    queries = [q for q in queries if q.answer in stems]
+    index_step = step("index")
+    t0 = time.perf_counter()
+    indexed = index_folder([catalog], embedder=embedder, store=store, rebuild=rebuild,
+                           progress=(lambda d, n, _path: index_step(d, n)) if progress else None)
+    index_s = time.perf_counter() - t0
+    rep = report(run_queries(queries, embedder=embedder, store=store, k=k, progress=step("search")), k=k)
+    rep.update({"set": set_name, "embedder": embedder.name, "model_version": embedder.version,
+                "catalog_songs": len(stems), "index_seconds": index_s,
+                "indexed": {"added": indexed.added, "updated": indexed.updated, "unchanged": indexed.unchanged,
+                            "failed": len(indexed.failed)}})
+    if baseline is not None:
+        rep["baseline"] = baseline
+    return rep
