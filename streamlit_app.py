@@ -108,8 +108,7 @@ def index_info(store: Store) -> IndexInfo | None:
 def set_up_demo(config: Config, store: Store, embedder: Embedder) -> None:
     """First start (empty index, no music folders configured): render and index the demo catalog."""
     with setup_lock(repr(config)):
-        info = store.info()
-        if info.songs or config.music_dirs:  # another session got here first, or the user has music
+        if store.info().songs:  # another browser session did it while this one waited
             return
         st.info("First start: preparing a demo catalog of public-domain tunes to search in. "
                 "This takes about a minute and happens only once.")
