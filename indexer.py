@@ -79,8 +79,8 @@ def embed_file(path: Path, *, embedder: Embedder, state: FileState) -> SongDoc:
     """
     audio = load_audio(path, sr=embedder.sample_rate)
     duration = len(audio) / embedder.sample_rate
-    vectors, starts = embedder.embed_song(audio)
-    starts = np.asarray(starts, dtype=np.float32)
+    embedded = embedder.embed_song(audio)
+    starts = np.asarray(embedded.starts_s, dtype=np.float32)
     return SongDoc(
         id=song_id(path),
         path=str(path),
@@ -89,9 +89,10 @@ def embed_file(path: Path, *, embedder: Embedder, state: FileState) -> SongDoc:
         sha256=state.sha256,
         mtime=state.mtime,
         size=state.size,
-        vectors=vectors,
+        vectors=embedded.vectors,
         starts_s=starts,
         ends_s=np.minimum(starts + embedder.window_s, duration).astype(np.float32),
+        melody=embedded.melody,
     )
 
 

@@ -88,9 +88,9 @@ def search(audio: np.ndarray, *, embedder: Embedder, store: Store, k: int = 10) 
     """
     check_query(audio, embedder.sample_rate)
     ensure_compatible(store.spec(), IndexSpec.for_embedder(embedder), index=store.index)
-    vectors, offsets = embedder.embed_query(audio)
-    per_vector = store.knn(vectors, k=max(k, MIN_CANDIDATES) * 2)
-    ranked = aggregate(per_vector, np.asarray(offsets, dtype=float))[:k]
+    query = embedder.embed_query(audio)
+    per_vector = store.knn(query.vectors, k=max(k, MIN_CANDIDATES) * 2)
+    ranked = aggregate(per_vector, np.asarray(query.offsets_s, dtype=float))[:k]
     songs = store.get_songs(best.song_id for best, _, _ in ranked)
     hits = []
     for best, offset, _ in ranked:

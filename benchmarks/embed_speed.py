@@ -71,8 +71,8 @@ def run(name: str, checkpoint: str | None, *, runs: int, song_s: float, query_s:
 
         song = synthetic_audio(song_s, embedder.sample_rate, seed=1)
         query = synthetic_audio(query_s, embedder.sample_rate, seed=2)
-        n_song_vectors = len(embedder.embed_song(song)[0])
-        n_query_vectors = len(embedder.embed_query(query)[0])
+        n_song_vectors = len(embedder.embed_song(song).vectors)
+        n_query_vectors = len(embedder.embed_query(query).vectors)
         song_time = median_seconds(lambda: embedder.embed_song(song), runs)
         query_time = median_seconds(lambda: embedder.embed_query(query), runs)
 

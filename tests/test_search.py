@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import MusicFolder
+from humsearch.embedders.base import QueryEmbedding
 from humsearch.errors import IndexMismatchError, IndexNotFoundError, SilentAudioError
 from humsearch.stores.base import FileState, IndexInfo, IndexSpec, SegmentHit, SongDoc, Store
 from humsearch.stores.local import LocalStore
@@ -78,8 +79,8 @@ class FixedQueryEmbedder(ToyEmbedder):
         super().__init__()
         self.offsets = offsets
 
-    def embed_query(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return np.ones((len(self.offsets), self.dims), np.float32), np.array(self.offsets)
+    def embed_query(self, audio: np.ndarray) -> QueryEmbedding:
+        return QueryEmbedding(np.ones((len(self.offsets), self.dims), np.float32), np.array(self.offsets))
 
 
 def loud(seconds: float = 4.0) -> np.ndarray:
@@ -127,7 +128,7 @@ def test_percent_is_clipped() -> None:
 
 def test_silent_query_is_refused_before_embedding() -> None:
     class Exploding(FixedQueryEmbedder):
-        def embed_query(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        def embed_query(self, audio: np.ndarray) -> QueryEmbedding:
             raise AssertionError("a silent query must not be embedded")
 
     with pytest.raises(SilentAudioError):

@@ -94,7 +94,7 @@ def test_index_then_knn_finds_song_and_segment(backend: Backend, embedder: ToyEm
     assert info.segments == 3 * 7  # 8 s songs, 2 s windows, 1 s hop
 
     beta = music.path("sub/beta.flac")
-    vectors, _ = embedder.embed_song(excerpt(music.songs["sub/beta.flac"], 3.0, 2.0))
+    vectors = embedder.embed_song(excerpt(music.songs["sub/beta.flac"], 3.0, 2.0)).vectors
     [hits] = store.knn(vectors, k=3)
     assert [h.song_id for h in hits][0] == song_id(beta)
     assert len({h.song_id for h in hits}) == 3  # one hit per song
@@ -129,7 +129,7 @@ def test_incremental_reindex(backend: Backend, embedder: ToyEmbedder, music: Mus
     assert states[song_id(touched)].mtime == touched.stat().st_mtime
     assert store.info().songs == 4
 
-    vectors, _ = embedder.embed_song(excerpt(music.songs["alpha.wav"], 5.0, 2.0))
+    vectors = embedder.embed_song(excerpt(music.songs["alpha.wav"], 5.0, 2.0)).vectors
     [hits] = store.knn(vectors, k=2)
     assert hits[0].song_id == song_id(music.path("alpha.wav"))
     assert hits[0].start_s == 5.0
@@ -152,7 +152,7 @@ def test_rebuild_swaps_in_a_new_index(backend: Backend, embedder: ToyEmbedder, m
     assert not backend.physical_exists(old)
     assert backend.physical_exists(new)
     assert store.info().songs == 2
-    vectors, _ = embedder.embed_song(excerpt(music.songs["Gamma.WAV"], 6.0, 2.0))
+    vectors = embedder.embed_song(excerpt(music.songs["Gamma.WAV"], 6.0, 2.0)).vectors
     [hits] = store.knn(vectors, k=1)
     assert (hits[0].song_id, hits[0].start_s) == (song_id(music.path("Gamma.WAV")), 6.0)
 
@@ -174,7 +174,8 @@ def test_melody_is_stored_and_returned(backend: Backend, embedder: ToyEmbedder, 
     spec = IndexSpec.for_embedder(embedder)
 
     def doc(sid: str, contour: np.ndarray | None) -> SongDoc:
-        vectors, starts = embedder.embed_song(melody(rng, notes=6))
+        embedded = embedder.embed_song(melody(rng, notes=6))
+        vectors, starts = embedded.vectors, embedded.starts_s
         return SongDoc(
             id=sid, path=f"/music/{sid}.wav", title=sid, duration_s=3.0, sha256="0" * 64, mtime=1.5, size=10,
             vectors=vectors, starts_s=starts, ends_s=starts + 2.0, melody=contour,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from humsearch.embedders.base import Embedder, l2_normalize
+from humsearch.embedders.base import Embedder, QueryEmbedding, SongEmbedding, l2_normalize
 from humsearch.errors import HumSearchError
 
 EMBEDDERS = ("melody", "panns")
@@ -50,4 +50,4 @@ def load_embedder(
     return embedder
 
 
-__all__ = ["EMBEDDERS", "Embedder", "l2_normalize", "load_embedder"]
+__all__ = ["EMBEDDERS", "Embedder", "QueryEmbedding", "SongEmbedding", "l2_normalize", "load_embedder"]

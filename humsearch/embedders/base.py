@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,6 +31,38 @@ def window_starts(n_samples: int, sample_rate: int, window_s: float, hop_s: floa
     return starts
 
 
+@dataclass
+class SongEmbedding:
+    """What an embedder makes of a whole song.
+
+    Attributes:
+        vectors: (n, dims) float32, rows L2-normalized, one per window.
+        starts_s: (n,) start time in seconds of each window.
+        melody: optional uint8 melody contour of the whole song (see humsearch.melody.contour),
+            stored with the song for the second search stage; None when the embedder has none.
+    """
+
+    vectors: np.ndarray
+    starts_s: np.ndarray
+    melody: np.ndarray | None = None
+
+
+@dataclass
+class QueryEmbedding:
+    """What an embedder makes of a query.
+
+    Attributes:
+        vectors: (m, dims) float32, rows L2-normalized.
+        offsets_s: (m,) offset in seconds of each vector's window inside the query; several
+            vectors may share an offset (e.g. tempo variants).
+        melody: optional uint8 melody contour of the whole query, same format as SongEmbedding's.
+    """
+
+    vectors: np.ndarray
+    offsets_s: np.ndarray
+    melody: np.ndarray | None = None
+
+
 class Embedder(ABC):
     """Maps audio windows to L2-normalized float32 vectors.
 
@@ -55,22 +88,14 @@ class Embedder(ABC):
             (len(windows), dims) float32, rows L2-normalized.
         """
 
-    def embed_song(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Cut a whole song into overlapping windows and embed them.
-
-        Returns:
-            (vectors (n, dims), start times in seconds (n,)).
-        """
+    def embed_song(self, audio: np.ndarray) -> SongEmbedding:
+        """Cut a whole song into overlapping windows and embed them (no melody by default)."""
         starts = window_starts(len(audio), self.sample_rate, self.window_s, self.hop_s)
         size = int(self.window_s * self.sample_rate)
         windows = [audio[int(s * self.sample_rate) : int(s * self.sample_rate) + size] for s in starts]
-        return self.embed(windows), starts
+        return SongEmbedding(self.embed(windows), starts)
 
-    def embed_query(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Embed a query; by default the same windows a song gets.
-
-        Returns:
-            (vectors (m, dims), offset in seconds of each vector's window inside the query (m,)).
-            Several vectors may share an offset (e.g. tempo variants).
-        """
-        return self.embed_song(audio)
+    def embed_query(self, audio: np.ndarray) -> QueryEmbedding:
+        """Embed a query; by default the same windows a song gets."""
+        song = self.embed_song(audio)
+        return QueryEmbedding(song.vectors, song.starts_s, song.melody)

@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from humsearch.constants import FRAMES_PER_SECOND, MELODY_SAMPLE_RATE
-from humsearch.embedders.base import Embedder, window_starts
+from humsearch.embedders.base import Embedder, QueryEmbedding, SongEmbedding, window_starts
+from humsearch.melody.contour import contour_from_salience
 from humsearch.melody.features import log_spectrogram
 from humsearch.melody.model import MelodyModel, load_checkpoint
 
@@ -62,11 +63,14 @@ class MelodyEmbedder(Embedder):
     def embed(self, windows: list[np.ndarray]) -> np.ndarray:
         return self._embed_salience([self.salience(w) for w in windows])
 
-    def embed_song(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        windows, starts = self._windows(self.salience(audio), self.hop_s)
-        return self._embed_salience(windows), starts
+    def embed_song(self, audio: np.ndarray) -> SongEmbedding:
+        """Window vectors plus the song's melody contour, both from one salience map."""
+        sal = self.salience(audio)
+        windows, starts = self._windows(sal, self.hop_s)
+        return SongEmbedding(self._embed_salience(windows), starts, contour_from_salience(sal.cpu()))
 
-    def embed_query(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def embed_query(self, audio: np.ndarray) -> QueryEmbedding:
+        """Vectors of the query at several tempi, plus its melody contour (at its own tempo)."""
         sal = self.salience(audio)
         windows, offsets = [], []
         for stretch in QUERY_STRETCHES:
@@ -75,4 +79,5 @@ class MelodyEmbedder(Embedder):
             w, starts = self._windows(stretched, QUERY_HOP_S)
             windows += w
             offsets.append(starts / stretch)  # back to seconds of the recorded query
-        return self._embed_salience(windows), np.concatenate(offsets)
+        melody = contour_from_salience(sal.cpu())
+        return QueryEmbedding(self._embed_salience(windows), np.concatenate(offsets), melody)
