@@ -26,7 +26,7 @@ from humsearch.config import Config
 from humsearch.demo import catalog
 from humsearch.embedders.base import Embedder
 from humsearch.errors import ConfigError, HumSearchError, ModelNotFoundError
-from humsearch.stores import IndexInfo, Store, open_store
+from humsearch.stores import Store, open_store
 from indexer import IndexReport, index_folder
 from search import Hit, search
 
@@ -86,20 +86,17 @@ def progress_bar(label: str, unit: str) -> Progress:
     return update
 
 
+def message(error: Exception) -> str:
+    """An error's message as a sentence (the library writes them in lower case for logs)."""
+    text = str(error)
+    return text[:1].upper() + text[1:]
+
+
 def index_with_progress(roots: list[str], *, embedder: Embedder, store: Store, rebuild: bool = False) -> IndexReport:
     report = index_folder(roots, embedder=embedder, store=store, rebuild=rebuild,
                           progress=progress_bar("Indexing", "files"))
     st.session_state["index_version"] = st.session_state.get("index_version", 0) + 1  # results are stale now
     return report
-
-
-def index_info(store: Store) -> IndexInfo | None:
-    """The index status, or None after showing why it could not be read."""
-    try:
-        return store.info()
-    except HumSearchError as e:
-        st.sidebar.error(str(e))
-        return None
 
 
 # ---------------------------------------------------------------- first start
@@ -155,7 +152,7 @@ def search_tab(store: Store, embedder: Embedder | None) -> None:
                 hits = search(audio, embedder=embedder, store=store, k=RESULTS)
                 took = time.monotonic() - started
         except HumSearchError as e:
-            st.error(str(e))
+            st.error(message(e))
             return
         st.session_state["results_key"] = key
         st.session_state["results"] = (hits, len(audio) / embedder.sample_rate, took)
@@ -199,7 +196,7 @@ def library_tab(config: Config, store: Store, embedder: Embedder | None) -> None
         try:
             report = index_with_progress(roots, embedder=embedder, store=store, rebuild=rebuild)
         except HumSearchError as e:
-            st.error(str(e))
+            st.error(message(e))
         else:
             st.session_state["last_report"] = (folder, report)
     if "last_report" in st.session_state:
@@ -228,8 +225,10 @@ def show_report(folder: str, report: IndexReport) -> None:
 def sidebar(config: Config, store: Store, embedder: Embedder | None) -> None:
     with st.sidebar:
         st.header("Index")
-        info = index_info(store)
-        if info is None:
+        try:
+            info = store.info()  # again: indexing may have run since the top of the page
+        except HumSearchError:
+            st.caption("Status unavailable (see the message on the page).")
             return
         songs, segments = st.columns(2)
         songs.metric("Songs", f"{info.songs:,}")
@@ -265,14 +264,15 @@ def main() -> None:
     except ModelNotFoundError as e:
         st.error(f"The {config.embedder} model is not available: {e}")
     except HumSearchError as e:
-        st.error(str(e))
+        st.error(message(e))
 
-    if embedder is not None and not config.music_dirs:
-        try:
-            if not store.info().songs:
-                set_up_demo(config, store, embedder)
-        except HumSearchError as e:
-            st.error(str(e))
+    try:
+        info = store.info()
+    except HumSearchError as e:  # e.g. Elasticsearch down: the message names its URL
+        st.error(message(e))
+    else:
+        if embedder is not None and not info.songs and not config.music_dirs:
+            set_up_demo(config, store, embedder)
 
     search_panel, library_panel = st.tabs([":material/search: Search", ":material/library_music: Library"])
     with search_panel:

@@ -48,7 +48,11 @@ def wav_bytes(audio: np.ndarray, sr: int = SR) -> bytes:
 
 
 def run_app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
+    return rerun(AppTest.from_file(APP, default_timeout=TIMEOUT_S))
+
+
+def rerun(at: AppTest) -> AppTest:
+    """Run the script (again, after an interaction); it must not crash."""
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -68,7 +72,7 @@ def test_upload_shows_ranked_results_with_playback_at_the_match(app_env, music, 
     excerpt = song[3 * SR : 7 * SR] + 0.01 * rng.standard_normal(4 * SR).astype(np.float32)
     at = run_app()
     at.file_uploader[0].upload("hum.wav", wav_bytes(excerpt), "audio/wav")
-    at.run()
+    rerun(at)
 
     assert not at.error, [e.value for e in at.error]
     assert at.subheader[0].value == "Best matches"
@@ -88,7 +92,7 @@ def test_recording_is_searched_too(app_env, music, monkeypatch):
     index_folder(music.root, embedder=ToyEmbedder(), store=open_store(Config.from_env()))
     at = run_app()
     at.audio_input[0].upload("recording.wav", wav_bytes(music.songs["alpha.wav"][: 4 * SR]))
-    at.run()
+    rerun(at)
     assert result_titles(at)[0] == "alpha"
 
 
@@ -97,9 +101,8 @@ def test_silent_query_says_there_is_no_sound(app_env, music, monkeypatch):
     index_folder(music.root, embedder=ToyEmbedder(), store=open_store(Config.from_env()))
     at = run_app()
     at.file_uploader[0].upload("silence.wav", wav_bytes(np.zeros(4 * SR, np.float32)), "audio/wav")
-    at.run()
-    assert not at.exception
-    assert len(at.error) == 1 and at.error[0].value.startswith("no sound")
+    rerun(at)
+    assert len(at.error) == 1 and at.error[0].value.startswith("No sound")
     assert not result_titles(at)
 
 
@@ -111,8 +114,7 @@ def test_reindex_panel_reports_what_it_did(app_env, music, monkeypatch):
     assert at.text_input[0].value == str(music.root)
 
     at.button[0].click()
-    at.run()
-    assert not at.exception
+    rerun(at)
     assert "Indexed 4 files" in at.warning[0].value  # a warning: one file failed
     metrics = {m.label: m.value for m in at.main.metric}
     assert metrics == {"Added": "3", "Updated": "0", "Unchanged": "0", "Removed": "0", "Failed": "1"}
@@ -124,7 +126,7 @@ def test_reindex_panel_reports_what_it_did(app_env, music, monkeypatch):
     (music.root / "alpha.wav").unlink()
     at.checkbox[0].check()
     at.button[0].click()
-    at.run()
+    rerun(at)
     metrics = {m.label: m.value for m in at.main.metric}
     assert metrics["Added"] == "2" and metrics["Removed"] == "0"  # a rebuild starts empty
     assert at.sidebar.metric[0].value == "2"
@@ -135,8 +137,7 @@ def test_reindex_of_a_missing_folder_is_an_error_message(app_env, music, monkeyp
     at = run_app()
     at.text_input[0].set_value(str(music.root / "nope"))
     at.button[0].click()
-    at.run()
-    assert not at.exception
+    rerun(at)
     assert "nope" in at.error[0].value
 
 
