@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -65,6 +66,12 @@ def clock(seconds: float) -> str:
     """mm:ss"""
     minutes, secs = divmod(int(seconds), 60)
     return f"{minutes:02d}:{secs:02d}"
+
+
+def plain(text: str) -> str:
+    """Text shown literally inside markdown: file names may hold *, _, [, ], $ (LaTeX in
+    Streamlit), :name: (emoji) and so on."""
+    return re.sub(r"([\\`*_\[\]<>#|$~:])", r"\\\1", text)
 
 
 def progress_bar(label: str, unit: str) -> Progress:
@@ -171,7 +178,8 @@ def show_results(hits: list[Hit], *, query_s: float, took: float) -> None:
         with st.container(border=True):
             rank, title, score = st.columns([0.6, 5, 1.4], vertical_alignment="center")
             rank.markdown(f"#### {hit.rank}")
-            title.markdown(f"**{hit.title}**  \n:gray[{clock(hit.start_s)}–{clock(hit.end_s)} · {Path(hit.path).name}]")
+            where = f"{clock(hit.start_s)}–{clock(hit.end_s)} · {plain(Path(hit.path).name)}"
+            title.markdown(f"**{plain(hit.title)}**  \n:gray[{where}]")
             score.markdown(f"#### {hit.percent:.0f}%")
             if Path(hit.path).is_file():
                 st.audio(hit.path, start_time=int(hit.start_s))
@@ -216,7 +224,7 @@ def show_report(folder: str, report: IndexReport) -> None:
     if report.failed:
         with st.expander(f"{len(report.failed)} files could not be read", expanded=True):
             for path, reason in report.failed:
-                st.markdown(f"- `{path}`: {reason}")
+                st.markdown(f"- {plain(path)}: {plain(reason)}")
 
 
 # ---------------------------------------------------------------- sidebar

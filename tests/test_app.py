@@ -108,7 +108,7 @@ def test_silent_query_says_there_is_no_sound(app_env, music, monkeypatch):
 
 def test_reindex_panel_reports_what_it_did(app_env, music, monkeypatch):
     monkeypatch.setenv("HUMSEARCH_MUSIC_DIRS", str(music.root))
-    (music.root / "broken.wav").write_text("not audio")
+    (music.root / "broken [copy] *1*.wav").write_text("not audio")
     at = run_app()
     assert at.sidebar.metric[0].value == "0"  # empty index; music configured, so no demo catalog
     assert at.text_input[0].value == str(music.root)
@@ -118,8 +118,9 @@ def test_reindex_panel_reports_what_it_did(app_env, music, monkeypatch):
     assert "Indexed 4 files" in at.warning[0].value  # a warning: one file failed
     metrics = {m.label: m.value for m in at.main.metric}
     assert metrics == {"Added": "3", "Updated": "0", "Unchanged": "0", "Removed": "0", "Failed": "1"}
-    failure = next(m.value for m in at.markdown if "broken.wav" in m.value)
-    assert "cannot decode" in failure
+    # The failed file is listed with its reason, its name shown literally (not as markdown).
+    failure = next(m.value for m in at.markdown if "broken" in m.value)
+    assert r"broken \[copy\] \*1\*.wav" in failure and "cannot decode" in failure
     assert at.sidebar.metric[0].value == "3"
 
     # Again with a song removed and from scratch: the summary follows.
