@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -31,9 +31,8 @@ def window_starts(n_samples: int, sample_rate: int, window_s: float, hop_s: floa
     return starts
 
 
-@dataclass
-class SongEmbedding:
-    """What an embedder makes of a whole song.
+class SongEmbedding(NamedTuple):
+    """What an embedder makes of a whole song (immutable; `_replace` makes a changed copy).
 
     Attributes:
         vectors: (n, dims) float32, rows L2-normalized, one per window.
@@ -47,8 +46,7 @@ class SongEmbedding:
     melody: np.ndarray | None = None
 
 
-@dataclass
-class QueryEmbedding:
+class QueryEmbedding(NamedTuple):
     """What an embedder makes of a query.
 
     Attributes:
