@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", parents=[common], help="find the songs an audio file hums")
     p.add_argument("file", metavar="FILE", help="query recording (wav, mp3, flac, ogg, m4a, ...)")
     p.add_argument("--k", type=_positive_int, default=10, help="number of results [10]")
+    p.add_argument("--no-rerank", dest="rerank", action="store_false", default=None,
+                   help="kNN ranking only, no melody re-ranking [HUMSEARCH_RERANK]")
     p.add_argument("--json", action="store_true", help="print results as JSON")
 
     p = sub.add_parser("info", parents=[common], help="show the index status")
@@ -66,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_positive_int, default=None, help="only the first N catalog songs")
     p.add_argument("--rebuild", action="store_true", help="rebuild the catalog index from scratch")
     p.add_argument("--k", type=_positive_int, default=10, help="rank cut-off for top-k [10]")
+    p.add_argument("--no-rerank", dest="rerank", action="store_false", default=None,
+                   help="kNN ranking only, no melody re-ranking [HUMSEARCH_RERANK]")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 
@@ -83,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
     try:
         settings = {name: getattr(args, name, None) for name in
-                    ("backend", "es_url", "index", "embedder", "checkpoint", "data_dir", "window_s", "hop_s")}
+                    ("backend", "es_url", "index", "embedder", "checkpoint", "data_dir", "window_s", "hop_s",
+                     "rerank")}
         if args.command == "eval" and not settings["index"]:  # never mix with the user's own index
             settings["index"] = f"eval-{args.query_set}-{settings['embedder'] or Config.from_env().embedder}"
         config = Config.from_env(**settings)
@@ -147,7 +152,7 @@ def _cmd_search(args: argparse.Namespace, config: Config) -> int:
 
     embedder = _load_embedder(config)
     audio = load_audio(args.file, sr=embedder.sample_rate)
-    hits = search(audio, embedder=embedder, store=open_store(config), k=args.k)
+    hits = search(audio, embedder=embedder, store=open_store(config), k=args.k, rerank=config.rerank)
     if args.json:
         print(json.dumps({"query": args.file, "hits": [h.to_dict() for h in hits]}, indent=2))
     elif not hits:
@@ -196,14 +201,16 @@ def _cmd_eval(args: argparse.Namespace, config: Config) -> int:
         bar.update(done - bar.n)
 
     report = run_eval(args.query_set, embedder=_load_embedder(config), store=open_store(config),
-                      cache_dir=args.cache, k=args.k, limit=args.limit, rebuild=args.rebuild, progress=progress)
+                      cache_dir=args.cache, k=args.k, limit=args.limit, rebuild=args.rebuild, progress=progress,
+                      rerank=config.rerank)
     for bar in bars.values():
         bar.close()
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         print(format_table(f"{args.query_set} ({report['embedder']} {report['model_version']}, "
-                           f"{report['catalog_songs']} songs)", report, k=args.k, baseline=report.get("baseline")))
+                           f"{report['catalog_songs']} songs, rerank {'on' if config.rerank else 'off'})",
+                           report, k=args.k, baseline=report.get("baseline")))
     return EXIT_OK
 
 

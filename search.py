@@ -1,18 +1,27 @@
-"""Find the songs a hummed query matches, each with the moment to start playback."""
+"""Find the songs a hummed query matches, each with the moment to start playback.
+
+Two stages. The kNN stage compares the query's window vectors with every indexed segment and
+ranks songs by their best segment. When the embedder also gives melody contours (the melody
+embedder does), the second stage aligns the query's contour by DTW with the stored contours of
+the RERANK_CANDIDATES best songs, near the place the kNN stage matched, and re-orders them by
+a fixed mix of both scores (humsearch.melody.rerank).
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from humsearch.audio import check_query
 from humsearch.embedders.base import Embedder
-from humsearch.stores.base import IndexSpec, SegmentHit, Store, ensure_compatible
+from humsearch.melody import rerank as melody_rerank
+from humsearch.stores.base import IndexSpec, SegmentHit, SongDoc, Store, ensure_compatible
 
 MIN_CANDIDATES = 20  # songs asked per query vector even when k is small
+RERANK_CANDIDATES = 30  # songs of the kNN stage the melody alignment re-orders
 
 
 @dataclass(frozen=True)
@@ -21,9 +30,11 @@ class Hit:
 
     Attributes:
         rank: 1 for the best match.
-        score: cosine similarity of the best matching (query window, song segment) pair.
+        score: cosine similarity of the best matching (query window, song segment) pair; after
+            the melody stage, the fused score (humsearch.melody.rerank.fuse), also about 0-1.
         start_s, end_s: the matched range in the song, moved back by the matching query window's
-            offset so that playback from start_s lines up with the start of the query.
+            offset so that playback from start_s lines up with the start of the query. After the
+            melody stage, the range the query's contour was aligned with (a finer estimate).
     """
 
     rank: int
@@ -67,7 +78,9 @@ def aggregate(hits_per_vector: list[list[SegmentHit]], offsets_s: np.ndarray) ->
     return ranked
 
 
-def search(audio: np.ndarray, *, embedder: Embedder, store: Store, k: int = 10) -> list[Hit]:
+def search(
+    audio: np.ndarray, *, embedder: Embedder, store: Store, k: int = 10, rerank: bool = True
+) -> list[Hit]:
     """The k songs that best match a hummed query.
 
     Args:
@@ -75,6 +88,8 @@ def search(audio: np.ndarray, *, embedder: Embedder, store: Store, k: int = 10) 
         embedder: the embedder the index was built with.
         store: the index to search.
         k: how many songs to return.
+        rerank: re-order the best kNN candidates by melody alignment. Takes effect only when the
+            embedder gives the query a contour with enough melody in it.
 
     Returns:
         Up to k hits, best first.
@@ -90,7 +105,9 @@ def search(audio: np.ndarray, *, embedder: Embedder, store: Store, k: int = 10) 
     ensure_compatible(store.spec(), IndexSpec.for_embedder(embedder), index=store.index)
     query = embedder.embed_query(audio)
     per_vector = store.knn(query.vectors, k=max(k, MIN_CANDIDATES) * 2)
-    ranked = aggregate(per_vector, np.asarray(query.offsets_s, dtype=float))[:k]
+    rerank = rerank and melody_rerank.can_align(query.melody)
+    ranked = aggregate(per_vector, np.asarray(query.offsets_s, dtype=float))
+    ranked = ranked[: max(k, RERANK_CANDIDATES) if rerank else k]
     songs = store.get_songs(best.song_id for best, _, _ in ranked)
     hits = []
     for best, offset, _ in ranked:
@@ -108,4 +125,41 @@ def search(audio: np.ndarray, *, embedder: Embedder, store: Store, k: int = 10) 
                 end_s=max(0.0, best.end_s - offset),
             )
         )
-    return hits
+    if rerank:
+        hits = rerank_hits(hits, songs, query.melody, query_s=len(audio) / embedder.sample_rate)
+    return hits[:k]
+
+
+def rerank_hits(hits: list[Hit], songs: dict[str, SongDoc], melody: np.ndarray, *, query_s: float) -> list[Hit]:
+    """Re-order kNN hits by the fused kNN + melody-alignment score (humsearch.melody.rerank.fuse).
+
+    Each song's contour is searched from CONTEXT_S before the kNN stage's playback start to
+    CONTEXT_S after the query could end there at the slowest tempo the alignment allows.
+    A hit's range becomes the aligned range when an alignment was found.
+
+    Args:
+        hits: kNN hits, best first.
+        songs: the hits' documents (with their melody contours).
+        melody: the query's contour.
+        query_s: query duration in seconds.
+
+    Returns:
+        The same songs, re-ranked, with fused scores.
+    """
+    alignments = []
+    for hit in hits:
+        region = (
+            hit.start_s - melody_rerank.CONTEXT_S,
+            hit.start_s + query_s * melody_rerank.MAX_SLOWDOWN + melody_rerank.CONTEXT_S,
+        )
+        alignments.append(melody_rerank.align(melody, songs[hit.song_id].melody, song_range_s=region))
+    fused = melody_rerank.fuse([h.score for h in hits], alignments)
+    order = sorted(range(len(hits)), key=lambda i: (-fused[i], i))  # ties keep the kNN order
+    out = []
+    for i in order:
+        a = alignments[i]
+        hit = replace(hits[i], rank=len(out) + 1, score=float(fused[i]))
+        if a is not None:
+            hit = replace(hit, start_s=a.playback_start_s, end_s=a.song_end_s)
+        out.append(hit)
+    return out

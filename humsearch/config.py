@@ -31,7 +31,10 @@ ENV_VARS = {
     "hop_s": "HUMSEARCH_HOP_S",
     "music_dirs": "HUMSEARCH_MUSIC_DIRS",
     "data_dir": "HUMSEARCH_DATA_DIR",
+    "rerank": "HUMSEARCH_RERANK",
 }
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
 
 
 def default_data_dir(env: Mapping[str, str]) -> Path:
@@ -58,6 +61,8 @@ class Config:
         hop_s: seconds between segment starts; None keeps the embedder's default.
         music_dirs: folders indexed when no folder is given.
         data_dir: where local indexes and the demo catalog live.
+        rerank: re-order the best kNN candidates by melody alignment (when the embedder gives
+            melody contours; the melody embedder does, PANNs does not).
     """
 
     data_dir: Path
@@ -73,6 +78,7 @@ class Config:
     window_s: float | None = None
     hop_s: float | None = None
     music_dirs: tuple[str, ...] = ()
+    rerank: bool = True
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -130,6 +136,8 @@ def _parse(name: str, value: Any, *, source: str) -> Any:
     try:
         if name in ("window_s", "hop_s"):
             return float(value)
+        if name == "rerank":
+            return _parse_bool(value)
         if name == "data_dir":
             return Path(value).expanduser()
         if name == "music_dirs":
@@ -138,3 +146,12 @@ def _parse(name: str, value: Any, *, source: str) -> Any:
         return str(value)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{source}: cannot read {value!r} ({e})") from e
+
+
+def _parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in TRUE_WORDS or word in FALSE_WORDS:
+        return word in TRUE_WORDS
+    raise ValueError(f"expected one of {', '.join(TRUE_WORDS + FALSE_WORDS)}")

@@ -162,9 +162,10 @@ def pop909_queries(*, data: Path = DATA_DIR, per_song: int = 3, seed: int = 0, l
     return queries
 
 
-def run_queries(queries: Sequence[Query], *, embedder, store, k: int = 10,
+def run_queries(queries: Sequence[Query], *, embedder, store, k: int = 10, rerank: bool = True,
                 progress: Callable[[int, int], None] | None = None) -> list[QueryResult]:
-    """Search every query; the rank is where the answer's file stem appears."""
+    """Search every query (search.search, melody re-ranking on or off); the rank is where the
+    answer's file stem appears."""
     import librosa
 
     from search import search
@@ -174,7 +175,7 @@ def run_queries(queries: Sequence[Query], *, embedder, store, k: int = 10,
         audio = q.audio if q.sr == embedder.sample_rate else librosa.resample(
             q.audio, orig_sr=q.sr, target_sr=embedder.sample_rate)
         t0 = time.perf_counter()
-        hits = search(audio, embedder=embedder, store=store, k=k)
+        hits = search(audio, embedder=embedder, store=store, k=k, rerank=rerank)
         latency = time.perf_counter() - t0
         stems = [Path(h.path).stem for h in hits]
         rank = stems.index(q.answer) + 1 if q.answer in stems else None
@@ -222,7 +223,8 @@ def dtw_baseline(*, data: Path = DATA_DIR, k: int = 10) -> dict:
 
 
 def run_eval(set_name: str, *, embedder, store, cache_dir: Path, k: int = 10, limit: int | None = None,
-             rebuild: bool = False, progress: Callable[[str, int, int], None] | None = None) -> dict:
+             rebuild: bool = False, progress: Callable[[str, int, int], None] | None = None,
+             rerank: bool = True) -> dict:
     """Render (cached) and index a catalog, run its queries, return the report.
 
     Args:
@@ -232,6 +234,7 @@ def run_eval(set_name: str, *, embedder, store, cache_dir: Path, k: int = 10, li
         limit: only the first `limit` catalog songs (queries whose answer is left out are dropped).
         rebuild: rebuild the index from scratch instead of updating it incrementally.
         progress: callback(stage, done, total).
+        rerank: let search re-rank by melody alignment (when the embedder gives contours).
 
     Returns:
         report() of the results, plus the set name, index statistics and, for MIR-QBSH,
@@ -257,8 +260,9 @@ def run_eval(set_name: str, *, embedder, store, cache_dir: Path, k: int = 10, li
     indexed = index_folder([catalog], embedder=embedder, store=store, rebuild=rebuild,
                            progress=(lambda d, n, _path: index_step(d, n)) if progress else None)
     index_s = time.perf_counter() - t0
-    rep = report(run_queries(queries, embedder=embedder, store=store, k=k, progress=step("search")), k=k)
-    rep.update({"set": set_name, "embedder": embedder.name, "model_version": embedder.version,
+    rep = report(run_queries(queries, embedder=embedder, store=store, k=k, rerank=rerank, progress=step("search")),
+                 k=k)
+    rep.update({"set": set_name, "embedder": embedder.name, "model_version": embedder.version, "rerank": rerank,
                 "catalog_songs": len(stems), "index_seconds": index_s,
                 "indexed": {"added": indexed.added, "updated": indexed.updated, "unchanged": indexed.unchanged,
                             "failed": len(indexed.failed)}})

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def toy_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every run uses the toy embedder and a private data folder, whatever the machine's env says."""
     for var in ("HUMSEARCH_BACKEND", "HUMSEARCH_INDEX", "HUMSEARCH_MUSIC_DIRS", "HUMSEARCH_WINDOW_S",
-                "HUMSEARCH_HOP_S"):
+                "HUMSEARCH_HOP_S", "HUMSEARCH_RERANK"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HUMSEARCH_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("HUMSEARCH_EMBEDDER", "toy")
@@ -99,6 +99,20 @@ def test_flags_override_env_and_go_before_or_after_the_command(capsys, monkeypat
     assert json.loads(run(capsys, "info", "--json")[1])["index"] == "from-env"
     assert json.loads(run(capsys, "--index", "before", "info", "--json")[1])["index"] == "before"
     assert json.loads(run(capsys, "info", "--index", "after", "--json")[1])["index"] == "after"
+
+
+def test_no_rerank_flag_and_variable_reach_search(capsys, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import search
+
+    asked = []
+    monkeypatch.setattr(search, "search", lambda audio, **kwargs: asked.append(kwargs["rerank"]) or [])
+    query = write_audio(tmp_path / "q.wav", [0.5, -0.5] * (2 * SR))
+    assert run(capsys, "search", str(query))[0] == 0
+    assert run(capsys, "search", str(query), "--no-rerank")[0] == 0
+    monkeypatch.setenv("HUMSEARCH_RERANK", "off")
+    assert run(capsys, "search", str(query))[0] == 0
+    assert asked == [True, False, False]
+    assert cli.build_parser().parse_args(["eval", "--no-rerank"]).rerank is False
 
 
 def test_usage_errors_exit_2(capsys) -> None:

@@ -18,6 +18,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert config.local_index_dir == Path("/xdg/humsearch/indexes/humsearch-melody")
     assert config.demo_catalog_dir == Path("/xdg/humsearch/demo-catalog")
     assert (config.window_s, config.hop_s, config.music_dirs) == (None, None, ())
+    assert config.rerank is True
     monkeypatch.setenv("HOME", "/home/u")
     assert Config.from_env({}).data_dir == Path("/home/u/.local/share/humsearch")
 
@@ -37,13 +38,14 @@ def test_every_setting_is_read_from_its_variable(tmp_path: Path) -> None:
         "HUMSEARCH_HOP_S": "1.5",
         "HUMSEARCH_MUSIC_DIRS": os.pathsep.join(["/a", "/b c"]),
         "HUMSEARCH_DATA_DIR": str(tmp_path),
+        "HUMSEARCH_RERANK": "off",
     }
     assert set(env) == set(ENV_VARS.values())
     config = Config.from_env(env)
     assert config == Config(
         data_dir=tmp_path, backend="elasticsearch", es_url="https://es:9200", es_api_key="key", es_user="elastic",
         es_password="secret", es_ca_cert="/ca.pem", index="songs", embedder="panns", checkpoint="/w.pth",
-        window_s=8.0, hop_s=1.5, music_dirs=("/a", "/b c"),
+        window_s=8.0, hop_s=1.5, music_dirs=("/a", "/b c"), rerank=False,
     )
     assert "secret" not in repr(config) and "key" not in repr(config).replace("api_key", "")
 
@@ -60,8 +62,15 @@ def test_overrides_win_and_none_means_unset() -> None:
         ({"HUMSEARCH_WINDOW_S": "ten"}, {}, "HUMSEARCH_WINDOW_S"),
         ({}, {"hop_s": 0}, "positive"),
         ({}, {"colour": "red"}, "unknown setting"),
+        ({"HUMSEARCH_RERANK": "maybe"}, {}, "HUMSEARCH_RERANK"),
     ],
 )
 def test_bad_values_are_refused(env: dict, overrides: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Config.from_env(env, **overrides)
+
+
+@pytest.mark.parametrize("word, expected", [("1", True), ("Yes", True), ("on", True), ("0", False), ("OFF", False)])
+def test_rerank_switch_words(word: str, expected: bool) -> None:
+    assert Config.from_env({"HUMSEARCH_RERANK": word}).rerank is expected
+    assert Config.from_env({"HUMSEARCH_RERANK": word}, rerank=not expected).rerank is (not expected)  # flag wins

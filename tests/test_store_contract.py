@@ -20,7 +20,7 @@ from humsearch.stores.base import IndexSpec, SongDoc, Store
 from humsearch.stores.elastic import MAPPINGS_DIR, ElasticStore, connect
 from humsearch.stores.local import CURRENT_FILE, LocalStore
 from indexer import index_folder, song_id
-from toy import SR, ToyEmbedder, melody
+from toy import SR, ToyEmbedder, ToyMelodyEmbedder, melody
 
 
 @dataclass
@@ -194,3 +194,14 @@ def test_melody_is_stored_and_returned(backend: Backend, embedder: ToyEmbedder, 
     assert store.delete(["with", "never-indexed"]) == 1
     store.commit()
     assert set(store.get_songs(["with", "without"])) == {"without"}
+
+
+def test_indexed_melody_contours_come_back(backend: Backend, music: MusicFolder) -> None:
+    embedder = ToyMelodyEmbedder()
+    index_folder(music.root, embedder=embedder, store=backend.store)
+    songs = backend.store.get_songs(song_id(music.path(name)) for name in music.songs)
+    assert len(songs) == 3
+    for name, audio in music.songs.items():
+        stored = songs[song_id(music.path(name))].melody
+        assert stored is not None and stored.dtype == np.uint8
+        np.testing.assert_array_equal(stored, embedder.embed_song(audio).melody)

@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from humsearch.embedders.base import Embedder, l2_normalize
+from humsearch.constants import PITCH_MIDI_HIGH, PITCH_MIDI_LOW
+from humsearch.embedders.base import Embedder, SongEmbedding, l2_normalize
+from humsearch.melody.contour import CONTOUR_RATE
 
 SR = 8_000  # Hz: plenty for tones up to C6 and fast to process
 NOTE_S = 0.5  # seconds per generated note
@@ -50,10 +52,29 @@ class ToyEmbedder(Embedder):
         return l2_normalize(out)
 
 
-def melody(rng: np.random.Generator, *, notes: int = 16, sr: int = SR) -> np.ndarray:
-    """A random tune: `notes` notes of NOTE_S seconds between C4 and B5, with two overtones."""
-    pitches = rng.integers(60, 84, size=notes)
-    n = int(NOTE_S * sr)
+class ToyMelodyEmbedder(ToyEmbedder):
+    """The toy embedder that also gives a melody contour (FFT peak per contour step)."""
+
+    def embed_song(self, audio: np.ndarray) -> SongEmbedding:
+        return super().embed_song(audio)._replace(melody=toy_contour(audio))
+
+
+def toy_contour(audio: np.ndarray, sr: int = SR) -> np.ndarray:
+    """uint8 contour in humsearch.melody.contour's format: 1 + semitones above PITCH_MIDI_LOW, 0 = quiet."""
+    step = int(round(sr / CONTOUR_RATE))
+    n = len(audio) // step
+    frames = audio[: n * step].reshape(n, step) * np.hanning(step)
+    spectrum = np.abs(np.fft.rfft(frames, n=4 * step, axis=1))
+    freqs = np.fft.rfftfreq(4 * step, 1 / sr)
+    peak = freqs[np.argmax(spectrum[:, 1:], axis=1) + 1]
+    midi = np.clip(np.round(69 + 12 * np.log2(peak / 440.0)), PITCH_MIDI_LOW, PITCH_MIDI_HIGH - 1)
+    loud = np.sqrt(np.mean(frames**2, axis=1)) > 0.01
+    return np.where(loud, midi - PITCH_MIDI_LOW + 1, 0).astype(np.uint8)
+
+
+def tones(pitches: np.ndarray, *, note_s: float = NOTE_S, sr: int = SR) -> np.ndarray:
+    """Harmonic tones (two overtones) of the given MIDI pitches, note_s seconds each."""
+    n = int(note_s * sr)
     t = np.arange(n) / sr
     fade = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.01)  # 10 ms ramps: no clicks between notes
     parts = []
@@ -62,6 +83,11 @@ def melody(rng: np.random.Generator, *, notes: int = 16, sr: int = SR) -> np.nda
         tone = sum(np.sin(2 * np.pi * f * h * t) / h for h in (1, 2, 3))
         parts.append(0.3 * fade * tone)
     return np.concatenate(parts).astype(np.float32)
+
+
+def melody(rng: np.random.Generator, *, notes: int = 16, sr: int = SR) -> np.ndarray:
+    """A random tune: `notes` notes of NOTE_S seconds between C4 and B5, with two overtones."""
+    return tones(rng.integers(60, 84, size=notes), sr=sr)
 
 
 def write_audio(path: Path, audio: np.ndarray, sr: int = SR) -> Path:
