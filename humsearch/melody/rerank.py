@@ -109,8 +109,8 @@ def align(
     s_idx = voiced(song[lo:hi]) + lo
     if len(s_idx) < (len(q_idx) + 1) // 2:  # the (2,1) step consumes at most 2 query steps per song step
         return None
-    q = np.asarray(query, dtype=np.int64)[q_idx]
-    s = song[s_idx].astype(np.int64)
+    q = np.asarray(query, dtype=np.int64)[q_idx] % 12
+    s = song[s_idx].astype(np.int64) % 12
     costs = step_costs()
 
     results: dict[int, tuple[float, int, int, float]] = {}  # transpose -> (cost, start, end, median diff)
@@ -156,8 +156,9 @@ def transposition_guesses(query: np.ndarray, song: np.ndarray, n: int) -> list[i
 
 
 def step_costs(cap: float = COST_CAP_SEMITONES) -> np.ndarray:
-    """Cost of each pitch difference modulo 12 (index 0-11): min(distance to an octave, cap) / cap."""
-    d = np.arange(12, dtype=float)
+    """Cost of a pitch difference d in -12..11 semitones, at index d + 12: the distance to the nearest
+    octave, capped at `cap`, divided by `cap`."""
+    d = np.arange(-12, 12, dtype=float) % 12
     return (np.minimum(np.minimum(d, 12 - d), cap) / cap).astype(np.float32)
 
 
@@ -169,49 +170,57 @@ def _subseq_dtw(q: np.ndarray, s: np.ndarray, transpose: int, costs: np.ndarray)
     covers), so the total divided by len(q) is a mean cost per query step.
 
     Args:
-        q, s: voiced semitone values (int64).
-        transpose: semitones added to q.
-        costs: step_costs(), the cost of each pitch difference modulo 12.
+        q, s: voiced semitone values modulo 12 (int64, 0-11).
+        transpose: semitones added to q (0-11).
+        costs: step_costs(), the cost of each pitch difference.
 
     Returns:
         (mean cost, first song index, last song index, median pitch difference s - q - transpose
         along the path, wrapped into [-6, 6)).
     """
     m, n = q.size, s.size
-    cost = np.empty((m, n), np.float32)
-    for i in range(m):
-        qi = q[i] + transpose + 120  # + 120 keeps the difference positive before % 12
-        for j in range(n):
-            cost[i, j] = costs[(qi - s[j]) % 12]
-    acc = np.full((m, n), np.inf, np.float32)
+    qt = (q + transpose) % 12 + 12  # costs[qt[i] - s[j]] is the cost of pair (i, j)
     step = np.zeros((m, n), np.int8)  # 1: (1,1), 2: (1,2), 3: (2,1)
+    # Three rolling rows of accumulated cost: i - 2, i - 1, i.
+    acc2 = np.full(n, np.inf, np.float32)
+    acc1 = np.empty(n, np.float32)
     for j in range(n):
-        acc[0, j] = cost[0, j]
+        acc1[j] = costs[qt[0] - s[j]]
+    prev = np.empty(n, np.float32)  # costs of row i - 1, for the (2,1) step
+    for j in range(n):
+        prev[j] = costs[qt[0] - s[j]]
+    row = np.empty(n, np.float32)
+    acc = np.empty(n, np.float32)
     for i in range(1, m):
+        for j in range(n):
+            row[j] = costs[qt[i] - s[j]]
+        acc[0] = np.inf
         for j in range(1, n):
-            best = acc[i - 1, j - 1] + cost[i, j]
+            c = row[j]
+            best = acc1[j - 1] + c
             code = 1
             if j >= 2:
-                v = acc[i - 1, j - 2] + 0.5 * (cost[i, j - 1] + cost[i, j])
+                v = acc1[j - 2] + 0.5 * (row[j - 1] + c)
                 if v < best:
                     best, code = v, 2
-            if i >= 2:
-                v = acc[i - 2, j - 1] + cost[i - 1, j] + cost[i, j]
-                if v < best:
-                    best, code = v, 3
-            acc[i, j] = best
+            v = acc2[j - 1] + prev[j] + c  # acc2 is all inf while i < 2
+            if v < best:
+                best, code = v, 3
+            acc[j] = best
             step[i, j] = code
+        acc2, acc1, acc = acc1, acc, acc2
+        prev, row = row, prev
     end = 0
     for j in range(1, n):
-        if acc[m - 1, j] < acc[m - 1, end]:
+        if acc1[j] < acc1[end]:
             end = j
-    if not np.isfinite(acc[m - 1, end]):
+    if not np.isfinite(acc1[end]):
         return 1.0, 0, n - 1, 0.0
     # Walk back, collecting the wrapped pitch differences of the query steps on the path.
     diffs = np.empty(m)
     i, j = m - 1, end
     while True:
-        diffs[i] = (s[j] - q[i] - transpose + 126) % 12 - 6
+        diffs[i] = (s[j] - qt[i] + 18) % 12 - 6
         if i == 0:
             break
         code = step[i, j]
@@ -220,9 +229,9 @@ def _subseq_dtw(q: np.ndarray, s: np.ndarray, transpose: int, costs: np.ndarray)
         elif code == 2:
             i, j = i - 1, j - 2
         else:
-            diffs[i - 1] = (s[j] - q[i - 1] - transpose + 126) % 12 - 6
+            diffs[i - 1] = (s[j] - qt[i - 1] + 18) % 12 - 6
             i, j = i - 2, j - 1
-    return float(acc[m - 1, end]) / m, j, end, float(np.median(diffs))
+    return float(acc1[end]) / m, j, end, float(np.median(diffs))
 
 
 def fuse(knn_scores: Sequence[float], alignments: Sequence[Alignment | None]) -> np.ndarray:
