@@ -134,7 +134,7 @@ def rerank_hits(hits: list[Hit], songs: dict[str, SongDoc], melody: np.ndarray, 
     """Re-order kNN hits by the fused kNN + melody-alignment score (humsearch.melody.rerank.fuse).
 
     Each song's contour is searched from CONTEXT_S before the kNN stage's playback start to
-    CONTEXT_S after the query could end there at the slowest tempo the alignment allows.
+    CONTEXT_S after where the query would end if sung at twice the song's speed (MAX_TEMPO_RATIO).
     A hit's range becomes the aligned range when an alignment was found.
 
     Args:
@@ -150,7 +150,7 @@ def rerank_hits(hits: list[Hit], songs: dict[str, SongDoc], melody: np.ndarray, 
     for hit in hits:
         region = (
             hit.start_s - melody_rerank.CONTEXT_S,
-            hit.start_s + query_s * melody_rerank.MAX_SLOWDOWN + melody_rerank.CONTEXT_S,
+            hit.start_s + query_s * melody_rerank.MAX_TEMPO_RATIO + melody_rerank.CONTEXT_S,
         )
         alignments.append(melody_rerank.align(melody, songs[hit.song_id].melody, song_range_s=region))
     fused = melody_rerank.fuse([h.score for h in hits], alignments)
