@@ -142,7 +142,7 @@ def pick_query() -> UploadedFile | None:
     return latest or recording or upload
 
 
-def search_tab(store: Store, embedder: Embedder | None) -> None:
+def search_tab(store: Store, embedder: Embedder | None, *, rerank: bool) -> None:
     query = pick_query()
     if query is None:
         return
@@ -156,7 +156,7 @@ def search_tab(store: Store, embedder: Embedder | None) -> None:
             with st.spinner("Listening…"):
                 started = time.monotonic()
                 audio = load_audio(query, sr=embedder.sample_rate)
-                hits = search(audio, embedder=embedder, store=store, k=RESULTS)
+                hits = search(audio, embedder=embedder, store=store, k=RESULTS, rerank=rerank)
                 took = time.monotonic() - started
         except HumSearchError as e:
             st.error(message(e))
@@ -286,7 +286,7 @@ def main() -> None:
     with search_panel:
         st.markdown("**Record** a few bars (10–20 s is plenty) or **upload** a clip. "
                     "The best matches come first; press play to hear each from the matching moment.")
-        search_tab(store, embedder)
+        search_tab(store, embedder, rerank=config.rerank)
     with library_panel:
         library_tab(config, store, embedder)
     sidebar(config, store, embedder)

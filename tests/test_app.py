@@ -189,3 +189,19 @@ def test_unreachable_elasticsearch_names_the_url(app_env, monkeypatch):
     at = run_app()
     errors = [e.value for e in at.error]
     assert errors and all("http://127.0.0.1:9" in e for e in errors)
+
+
+def test_rerank_setting_reaches_the_search(app_env, music, monkeypatch):
+    import search as search_module
+
+    monkeypatch.setenv("HUMSEARCH_MUSIC_DIRS", str(music.root))
+    monkeypatch.setenv("HUMSEARCH_RERANK", "off")
+    index_folder(music.root, embedder=ToyEmbedder(), store=open_store(Config.from_env()))
+    calls = []
+    real = search_module.search
+    monkeypatch.setattr(search_module, "search", lambda *a, **kw: calls.append(kw) or real(*a, **kw))
+    at = run_app()
+    at.file_uploader[0].upload("hum.wav", wav_bytes(music.songs["alpha.wav"][: 4 * SR]), "audio/wav")
+    rerun(at)
+    assert [kw["rerank"] for kw in calls] == [False]
+    assert result_titles(at)[0] == "alpha"
