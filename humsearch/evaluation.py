@@ -25,7 +25,7 @@ from humsearch.constants import MELODY_SAMPLE_RATE
 
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SETS = ("mirqbsh", "pop909")
-CATALOG_SR = 22_050
+CATALOG_SR = 16_000  # the model's rate: rendering and indexing 2,957 songs is CPU-bound
 CATALOG_SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 # Lead instruments for catalog melodies: voices, winds, strings, keys, synth leads.
 CATALOG_LEADS = (0, 11, 22, 40, 52, 53, 54, 56, 65, 66, 68, 71, 73, 80, 81, 85)
