@@ -1,9 +1,9 @@
 """MIDI to audio with a real SoundFont synthesizer.
 
-Two engines: FluidSynth's command line (fast, reads .sf2 and .sf3, needs the Debian
-package) for training data, and TinySoundFont (a PyPI wheel, .sf2 only) so the app can
-render its demo catalog on any machine. The default SoundFont is the General MIDI bank
-that pretty_midi ships, so nothing is downloaded.
+Two engines: TinySoundFont (a PyPI wheel, in-process, .sf2 only, the faster one) and
+FluidSynth's command line (needs the Debian package; the only one that reads the compressed
+.sf3 SoundFonts). The default SoundFont is the General MIDI bank that pretty_midi ships, so
+the app renders its demo catalog on any machine with nothing downloaded.
 """
 
 from __future__ import annotations
