@@ -84,7 +84,7 @@ def progress_bar(label: str, unit: str) -> Progress:
         rate = done / elapsed if done and elapsed > 0 else 0.0
         parts = [f"{label}: {done}/{total} {unit}"]
         if rate:
-            parts.append(f"{rate:.1f} {unit}/s")
+            parts.append(f"{rate:.1f} {unit}/s" if rate < 10 else f"{rate:.0f} {unit}/s")
             parts.append(f"about {clock((total - done) / rate)} left" if done < total else f"{clock(elapsed)} in all")
         if item:
             parts.append(Path(item).name)
