@@ -317,9 +317,10 @@ def train_embed(run: Path, cfg: TrainConfig) -> None:
 def export(run: Path, out: Path, version: str) -> None:
     model = MelodyModel(ModelDims())
     model.load_state_dict(torch.load(run / "embed.pt", weights_only=False)["model"])
-    config = json.loads((run / "config.json").read_text()) if (run / "config.json").exists() else {}
+    configs = {stage: json.loads((run / f"config-{stage}.json").read_text())
+               for stage in ("salience", "embed") if (run / f"config-{stage}.json").exists()}
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(model.eval(), out, version=version, extra={"train_config": json.dumps(config)})
+    save_checkpoint(model.eval(), out, version=version, extra={"train_config": json.dumps(configs)})
     load_checkpoint(out)  # the file we ship must load
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB), version {version}")
 
@@ -340,7 +341,8 @@ def main(argv: list[str] | None = None) -> None:
     cfg = TrainConfig(**{**defaults, **{k: type(defaults[k])(v) for k, v in overrides.items()}})
     torch.manual_seed(cfg.seed)
     args.run.mkdir(parents=True, exist_ok=True)
-    (args.run / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    if args.stage in ("salience", "embed"):  # what each training stage actually ran with
+        (args.run / f"config-{args.stage}.json").write_text(json.dumps(asdict(cfg), indent=2))
     if args.stage == "salience":
         train_salience(args.cache, args.run, cfg)
     elif args.stage == "precompute":
