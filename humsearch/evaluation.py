@@ -61,8 +61,9 @@ def metrics(ranks: Sequence[int | None], *, k: int = 10) -> dict[str, float]:
 
 
 def _write_audio(path: Path, audio: np.ndarray, sr: int) -> None:
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    sf.write(tmp, audio, sr)
+    # The partial file must not look like audio: an index run may be walking the folder.
+    tmp = path.with_name(path.name + ".part")
+    sf.write(tmp, audio, sr, format=path.suffix.lstrip(".").upper())
     tmp.replace(path)
 
 
