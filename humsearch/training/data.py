@@ -2,7 +2,10 @@
 
     python -m humsearch.training.data --out cache/train [--workers 2] [--limit N]
 
-Per POP909 training song (the hold-out list is never touched) one .npz holds:
+    python -m humsearch.training.data --out cache/train --tunes 1000   # plus procedural tunes
+
+Per POP909 training song (the hold-out list is never touched), and per procedural folk-like
+tune (humsearch.synth.tunes, with a backing band from humsearch.synth.accompany), one .npz holds:
   - `spec{v}` (float16, N_SPEC_BINS x frames): variant v of the full arrangement, rendered
     with a random SoundFont, random General MIDI programs (voice-like leads included),
     key, tempo, mix levels and sometimes drums; `mel{v}`: the melody's MIDI pitch per frame
@@ -26,7 +29,9 @@ import torch
 from humsearch.constants import FRAMES_PER_SECOND, MELODY_SAMPLE_RATE
 from humsearch.melody.features import log_spectrogram
 from humsearch.synth.hum import synthesize_hum
+from humsearch.synth.accompany import accompany
 from humsearch.synth.render import render_midi
+from humsearch.synth.tunes import random_tune
 
 DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 HOLDOUT_FILE = Path(__file__).with_name("pop909_holdout.txt")
@@ -108,20 +113,15 @@ def _pick_soundfont(rng: np.random.Generator) -> tuple[str, str]:
     return path, engine
 
 
-def build_song(midi_path: Path, out_path: Path, seed: int) -> str:
-    rng = np.random.default_rng(seed)
-    midi = pretty_midi.PrettyMIDI(str(midi_path))
-    mel = melody_notes(midi)
-    arrays: dict[str, np.ndarray] = {}
-    for v in range(VARIANTS):
-        arranged, transpose, scale = arrange(midi, rng)
-        sf2, engine = _pick_soundfont(rng)
-        audio = render_midi(arranged, sr=MELODY_SAMPLE_RATE, soundfont=sf2, engine=engine)
-        spec = log_spectrogram(audio).numpy()
-        arrays[f"spec{v}"] = spec.astype(np.float16)
-        scaled = mel * [scale, scale, 1] + [0, 0, transpose]
-        arrays[f"mel{v}"] = frame_pitch(scaled, spec.shape[1])
-        arrays[f"scale{v}"] = np.float32(scale)
+def _render_variant(midi: pretty_midi.PrettyMIDI, melody: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(log-spectrogram float16, melody pitch per frame) of one rendering."""
+    sf2, engine = _pick_soundfont(rng)
+    spec = log_spectrogram(render_midi(midi, sr=MELODY_SAMPLE_RATE, soundfont=sf2, engine=engine)).numpy()
+    return spec.astype(np.float16), frame_pitch(melody, spec.shape[1])
+
+
+def _hums(mel: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """HUMS_PER_SONG hums of 8-16 s passages starting anywhere in the melody."""
     specs, f0s, bounds, meta = [], [], [], []
     end = mel[-1, 1]
     tries = 0
@@ -141,13 +141,53 @@ def build_song(midi_path: Path, out_path: Path, seed: int) -> str:
         bounds.append((at, at + n))
         # Where the hum's first note sits in song time: the hum adds a lead-in before it.
         meta.append((sel[0, 0], hum.tempo, float(np.argmax(hum.f0_midi[:n] > 0)) / FRAMES_PER_SECOND))
-    arrays["hum_spec"] = np.concatenate(specs, axis=1)
-    arrays["hum_f0"] = np.concatenate(f0s).astype(np.float32)
-    arrays["hum_bounds"] = np.array(bounds, dtype=np.int64)
-    arrays["hum_meta"] = np.array(meta, dtype=np.float32)
-    tmp = out_path.with_suffix(".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, out_path)
+    return {"hum_spec": np.concatenate(specs, axis=1), "hum_f0": np.concatenate(f0s).astype(np.float32),
+            "hum_bounds": np.array(bounds, dtype=np.int64), "hum_meta": np.array(meta, dtype=np.float32)}
+
+
+def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write atomically; the partial file does not end in .npz, so no reader ever picks it up."""
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(tmp, path)
+
+
+def build_song(midi_path: Path, out_path: Path, seed: int) -> str:
+    """Cache a POP909 song: VARIANTS random arrangements and its hums."""
+    rng = np.random.default_rng(seed)
+    midi = pretty_midi.PrettyMIDI(str(midi_path))
+    mel = melody_notes(midi)
+    arrays: dict[str, np.ndarray] = {}
+    for v in range(VARIANTS):
+        arranged, transpose, scale = arrange(midi, rng)
+        arrays[f"spec{v}"], arrays[f"mel{v}"] = _render_variant(arranged, mel * [scale, scale, 1] + [0, 0, transpose], rng)
+        arrays[f"scale{v}"] = np.float32(scale)
+    save_npz(out_path, {**arrays, **_hums(mel, rng)})
+    return out_path.name
+
+
+def build_tune(out_path: Path, seed: int) -> str:
+    """Cache a procedural folk-like tune: VARIANTS renderings with a backing band, and its hums."""
+    rng = np.random.default_rng(seed)
+    mel, beat_s = random_tune(rng)
+    arrays: dict[str, np.ndarray] = {}
+    for v in range(VARIANTS):
+        transpose = int(rng.integers(-5, 6))
+        notes = mel + [0, 0, transpose]
+        midi = pretty_midi.PrettyMIDI()
+        lead = pretty_midi.Instrument(program=int(rng.choice(LEAD_PROGRAMS)), name="MELODY")
+        vel = int(rng.integers(80, 115))
+        lead.notes = [pretty_midi.Note(vel, int(p), a, b) for a, b, p in notes]
+        band = accompany(notes, rng=rng, tempo_bpm=60.0 / beat_s)
+        for inst in band:  # the band a little under the tune, by a random amount
+            gain = rng.uniform(0.5, 1.0)
+            for n in inst.notes:
+                n.velocity = int(np.clip(n.velocity * gain, 1, 127))
+        midi.instruments = [lead, *band]
+        arrays[f"spec{v}"], arrays[f"mel{v}"] = _render_variant(midi, notes, rng)
+        arrays[f"scale{v}"] = np.float32(1.0)
+    save_npz(out_path, {**arrays, **_hums(mel, rng)})
     return out_path.name
 
 
@@ -157,16 +197,20 @@ def main() -> None:
     parser.add_argument("--pop909", type=Path, default=DATA_DIR / "pop909")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--limit", type=int, default=None, help="only the first N training songs")
+    parser.add_argument("--tunes", type=int, default=0, help="also build N procedural folk-like tunes")
     args = parser.parse_args()
     held = holdout_ids()
     songs = [p for p in sorted(args.pop909.glob("*.mid")) if p.stem not in held][: args.limit]
     args.out.mkdir(parents=True, exist_ok=True)
     todo = [(p, args.out / f"pop909-{p.stem}.npz", int(p.stem)) for p in songs
             if not (args.out / f"pop909-{p.stem}.npz").exists()]
-    print(f"{len(songs)} training songs, {len(todo)} to build", flush=True)
+    tunes = [(args.out / f"tune-{i:05d}.npz", 1_000_000 + i) for i in range(args.tunes)]
+    tunes = [t for t in tunes if not t[0].exists()]
+    print(f"{len(songs)} training songs, {len(todo)} to build; {len(tunes)} tunes to build", flush=True)
     with ProcessPoolExecutor(args.workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
-        for i, name in enumerate(pool.map(build_song, *zip(*todo)) if todo else []):
-            print(f"[{i + 1}/{len(todo)}] {name}", flush=True)
+        jobs = [pool.submit(build_song, *t) for t in todo] + [pool.submit(build_tune, *t) for t in tunes]
+        for i, job in enumerate(jobs):
+            print(f"[{i + 1}/{len(jobs)}] {job.result()}", flush=True)
 
 
 if __name__ == "__main__":

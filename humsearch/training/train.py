@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from humsearch.constants import FRAMES_PER_SECOND, N_PITCH_BINS, WINDOW_S
 from humsearch.melody.features import pitch_bin
 from humsearch.melody.model import MelodyModel, ModelDims, load_checkpoint, save_checkpoint
+from humsearch.training.data import save_npz
 
 QUERY_STRETCHES = (0.8, 1.0, 1.25)  # tempo variants tried at query time (MelodyEmbedder)
 
@@ -184,9 +185,7 @@ def precompute(cache: Path, run: Path) -> None:
             for k in [k for k in d if k.startswith("spec") or k == "hum_spec"]:
                 sal = model.salience(torch.from_numpy(d[k].astype(np.float32))[None])[0].numpy()
                 arrays[k.replace("spec", "sal")] = np.round(sal * 255).astype(np.uint8)
-        tmp = out.with_suffix(".tmp.npz")
-        np.savez(tmp, **arrays)
-        tmp.replace(out)
+        save_npz(out, arrays)
         if i % 50 == 0:
             print(f"precompute {i}: {f.name}", flush=True)
 
