@@ -17,6 +17,9 @@ RHYTHMS = {
     3: ((1, 1, 1), (2, 1), (1.5, 0.5, 1), (1, 0.5, 0.5, 1), (3,), (0.5, 0.5, 1, 1)),
 }
 CADENCE = {4: (2, 2), 3: (3,)}  # the last bar of a phrase lands on a long note
+# Scale-degree steps: folk melodies move mostly by step, sometimes by a third, rarely further.
+STEPS = (-1, 1, 0, -2, 2, -3, 3, -4, 4, -5, 5)
+STEP_P = (0.3, 0.3, 0.1, 0.1, 0.1, 0.03, 0.03, 0.015, 0.015, 0.005, 0.005)
 
 
 def _phrase(rng: np.random.Generator, beats: int, bars: int, start_degree: int, end_degree: int) -> list[tuple[float, int]]:
@@ -29,7 +32,7 @@ def _phrase(rng: np.random.Generator, beats: int, bars: int, start_degree: int, 
             if bar == bars - 1 and i == len(rhythm) - 1:
                 degree = end_degree
             elif notes or i:
-                step = rng.choice([-1, 1, 0, -2, 2, -3, 3, -4, 4, 5, -5], p=[.24, .24, .12, .1, .1, .05, .05, .03, .03, .02, .02])
+                step = rng.choice(STEPS, p=STEP_P)
                 degree = int(np.clip(degree + step, -3, 10))
             notes.append((float(dur), degree))
     return notes
