@@ -207,6 +207,7 @@ def library_tab(config: Config, store: Store, embedder: Embedder | None) -> None
             st.error(message(e))
         else:
             st.session_state["last_report"] = (folder, report)
+            st.rerun()  # the search tab, drawn earlier on this page, must see the new index
     if "last_report" in st.session_state:
         show_report(*st.session_state["last_report"])
 
@@ -230,6 +231,11 @@ def show_report(folder: str, report: IndexReport) -> None:
 # ---------------------------------------------------------------- sidebar
 
 
+def model_name(embedder: str, version: str) -> str:
+    """"melody-v1" rather than "melody melody-v1" when the version already names the model."""
+    return version if version.startswith(embedder) else f"{embedder} {version}"
+
+
 def sidebar(config: Config, store: Store, embedder: Embedder | None) -> None:
     with st.sidebar:
         st.header("Index")
@@ -241,14 +247,14 @@ def sidebar(config: Config, store: Store, embedder: Embedder | None) -> None:
         songs, segments = st.columns(2)
         songs.metric("Songs", f"{info.songs:,}")
         segments.metric("Segments", f"{info.segments:,}")
-        built = f"{info.spec.embedder} {info.spec.model_version}" if info.spec else "—"
+        built = model_name(info.spec.embedder, info.spec.model_version) if info.spec else "—"
         rows = [("Backend", info.backend), ("Index", info.index), ("Embedder", built)]
         st.markdown("\n".join(f"- **{k}:** `{v}`" for k, v in rows))
         if info.location:
             st.caption(info.location)
         if info.spec and embedder and (info.spec.embedder, info.spec.model_version) != (embedder.name, embedder.version):
-            st.warning(f"The index was built with {built}, the app runs {embedder.name} {embedder.version}: "
-                       "rebuild it from the Library tab.")
+            running = model_name(embedder.name, embedder.version)
+            st.warning(f"The index was built with {built}, the app runs {running}: rebuild it from the Library tab.")
 
 
 # ---------------------------------------------------------------- page

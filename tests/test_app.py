@@ -205,3 +205,20 @@ def test_rerank_setting_reaches_the_search(app_env, music, monkeypatch):
     rerun(at)
     assert [kw["rerank"] for kw in calls] == [False]
     assert result_titles(at)[0] == "alpha"
+
+
+def test_index_of_another_model_version_asks_for_a_rebuild(app_env, music, monkeypatch):
+    monkeypatch.setenv("HUMSEARCH_MUSIC_DIRS", str(music.root))
+    index_folder(music.root, embedder=ToyEmbedder(version="1"), store=open_store(Config.from_env()))
+    monkeypatch.setattr(embedders, "load_embedder", lambda name, **kw: ToyEmbedder(version="2"))
+    at = run_app()
+    assert "rebuild" in at.sidebar.warning[0].value and "toy 1" in at.sidebar.warning[0].value
+    at.file_uploader[0].upload("hum.wav", wav_bytes(music.songs["alpha.wav"][: 4 * SR]), "audio/wav")
+    rerun(at)
+    assert "rebuild" in at.main.error[0].value.lower() and not result_titles(at)
+
+    at.checkbox[0].check()  # Library tab: rebuild from scratch with the running model
+    at.button[0].click()
+    rerun(at)
+    assert not at.sidebar.warning
+    assert result_titles(at)[0] == "alpha"
