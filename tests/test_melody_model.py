@@ -112,3 +112,19 @@ def test_hums_find_their_tunes_among_distractors(tmp_path: Path):
             ranks.append(stems.index(f"tune{target}") + 1)
     assert np.mean(1 / np.array(knn_ranks)) >= 0.5, knn_ranks  # the embedding alone
     assert np.mean(1 / np.array(final_ranks)) >= 0.5, final_ranks  # the app's full search
+
+
+VOCADITO = ROOT.parent / "shared" / "data" / "vocadito"
+
+
+@pytest.mark.skipif(not VOCADITO.is_dir(), reason="needs ../shared/data")
+def test_front_end_follows_a_real_singer():
+    """The salience front end's strongest pitch is the sung note on most sung frames."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "pitch_vocadito.py"), "--json"],
+                         check=True, capture_output=True, text=True).stdout
+    ours = json.loads(out)["melody_front_end"]
+    assert ours["raw_pitch_accuracy_1st"] > 0.9
+    assert ours["voicing_recall"] > 0.8
