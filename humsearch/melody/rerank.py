@@ -5,14 +5,22 @@ is heard. Both sides keep only their voiced steps, so rests, breaths and instrum
 do not count. The alignment is a subsequence DTW: the whole (voiced) query against any stretch
 of the song, with local steps (1,1), (1,2) and (2,1), which allow any tempo ratio between
 half and double speed (hums come at x0.7-1.4) while forbidding the degenerate paths that
-plain DTW allows. It is
+plain DTW allows. It compares absolute pitches, so the melody's direction counts (an inverted
+or reordered tune does not match), and it is
 
-- key-invariant: the query is transposed by a few candidate intervals (the best matches of
-  the pitch-class histograms, then the median pitch difference along the best path +-1)
-  and the cheapest alignment wins;
-- robust to octave errors: pitch differences are taken modulo 12 (an octave costs nothing);
-- tolerant of intonation: a step costs min(|difference|, COST_CAP_SEMITONES) / COST_CAP_SEMITONES,
-  so one wrong note costs at most 1 and a slightly flat one a fraction;
+- key-invariant: the query is transposed by whole semitones. All 12 pitch classes are tried,
+  in the octave nearest the difference of the two sides' median pitches: first at half the
+  time resolution, then the COARSE_KEEP best at full resolution; then, from the best
+  alignment so far, the median pitch difference along its path +-1, until that settles (this
+  fixes the octave). The cheapest alignment wins. Every pitch class, rather than those whose
+  histograms match: the passage a hum matches is often a small part of the song range searched,
+  whose histogram says little about it;
+- tolerant of intonation: a pitch difference of d semitones costs min(d, COST_CAP_SEMITONES)^2
+  / COST_CAP_SEMITONES^2 (a truncated square: a slightly flat note costs little, 1 semitone
+  0.11, 2 semitones 0.44, a wrong note at most 1);
+- tolerant of octave errors, but not blind to them: a step an octave off (the song's pitch
+  tracker jumping to the 2nd harmonic, or the hummer to a comfortable octave) costs as much
+  as a step a semitone off (OCTAVE_ERROR_COST);
 - comparable across songs: the total cost is divided by the number of voiced query steps,
   giving a mean cost per step in [0, 1] (0: the same tune up to key and tempo).
 
@@ -29,9 +37,11 @@ import numpy as np
 
 from humsearch.melody.contour import CONTOUR_RATE
 
-COST_CAP_SEMITONES = 3.0  # a pitch difference this large (mod 12) is simply "wrong note"
+COST_CAP_SEMITONES = 3.0  # a pitch difference this large is simply "wrong note" (cost 1)
+OCTAVE_ERROR_COST = 1.0 / COST_CAP_SEMITONES**2  # an octave slip costs as much as a semitone off
 MIN_VOICED_STEPS = 10  # 0.8 s of melody: a query with less cannot be aligned
-TRANSPOSITION_GUESSES = 2  # histogram-matched transpositions tried before refining
+COARSE_KEEP = 2  # transpositions kept from the half-resolution pass
+MAX_REFINEMENTS = 3  # rounds of "median difference along the best path +-1"
 CONTEXT_S = 15.0  # song seconds searched either side of the place the kNN stage matched
 MAX_TEMPO_RATIO = 2.0  # the DTW steps allow a query between 1/2 and 2 times the song's speed
 DTW_WEIGHT = 0.5  # share of the melody alignment in the fused score (fixed; see fuse)
@@ -43,7 +53,7 @@ class Alignment:
 
     Attributes:
         cost: mean cost per voiced query step, in [0, 1]; 0 = the same tune up to key and tempo.
-        transpose: semitones added to the query (mod 12) for this alignment.
+        transpose: semitones added to the query for this alignment (negative: down).
         song_start_s, song_end_s: the aligned stretch of the song.
         query_start_s: time of the first voiced query step, which is aligned with song_start_s.
         tempo: song seconds per query second along the path (about 1 / the hum's tempo factor).
@@ -58,9 +68,7 @@ class Alignment:
 
     @property
     def similarity(self) -> float:
-        """1 - cost: 1 for a perfect match; about 0.6 for a random tune, but 0.75-0.8 for the best
-        stretch of an unrelated pop song (the alignment is flexible), and about 0.8 for the right
-        song with contours from a real recording (benchmarks/README.md)."""
+        """1 - cost: 1 for a perfect match (benchmarks/README.md has typical values)."""
         return 1.0 - self.cost
 
     @property
@@ -111,32 +119,40 @@ def align(
     s_idx = voiced(song[lo:hi]) + lo
     if len(s_idx) < (len(q_idx) + 1) // 2:  # the (2,1) step consumes at most 2 query steps per song step
         return None
-    q = np.asarray(query, dtype=np.int64)[q_idx] % 12
-    s = song[s_idx].astype(np.int64) % 12
-    costs = step_costs(COST_CAP_SEMITONES)
+    q = np.asarray(query, dtype=np.int64)[q_idx]
+    s = song[s_idx].astype(np.int64)
+    costs = step_costs(COST_CAP_SEMITONES, OCTAVE_ERROR_COST)
+    centre = int(np.round(np.median(s) - np.median(q)))  # ties go to the transposition nearest this
 
     results: dict[int, tuple[float, int, int, float]] = {}  # transpose -> (cost, start, end, median diff)
 
     def attempt(t: int) -> None:
-        t %= 12
         if t not in results:
-            results[t] = _subseq_dtw(q, s, t, costs)
+            results[t] = _subseq_dtw(q + t, s, costs)
 
-    for t in transposition_guesses(q, s, TRANSPOSITION_GUESSES):
+    guesses = transposition_guesses(q, s)
+    if len(guesses) > COARSE_KEEP:  # every other step of each side: a quarter of the work
+        coarse = {t: _subseq_dtw(q[::2] + t, s[::2], costs)[0] for t in guesses}
+        guesses = sorted(coarse, key=lambda t: (coarse[t], abs(t - centre), t))[:COARSE_KEEP]
+    for t in guesses:
         attempt(t)
-    # Around the median pitch difference along the best path found so far.
-    best_t = min(results, key=lambda t: results[t][0])
-    centre = best_t + int(np.round(results[best_t][3]))
-    for t in (centre - 1, centre, centre + 1):
-        attempt(t)
+    # Around the median pitch difference along the best path, until that stops moving.
+    for _ in range(MAX_REFINEMENTS):
+        best_t = min(results, key=lambda t: (results[t][0], abs(t - centre), t))
+        median = best_t + int(np.round(results[best_t][3]))
+        new = [t for t in (median - 1, median, median + 1) if t not in results]
+        if not new:
+            break
+        for t in new:
+            attempt(t)
 
-    t = min(results, key=lambda t: (results[t][0], t))
+    t = min(results, key=lambda t: (results[t][0], abs(t - centre), t))
     cost, start, end, _ = results[t]
     q_span = (q_idx[-1] - q_idx[0]) or 1
     tempo = float(np.clip((s_idx[end] - s_idx[start]) / q_span, 1 / MAX_TEMPO_RATIO, MAX_TEMPO_RATIO))
     return Alignment(
         cost=float(cost),
-        transpose=t,
+        transpose=int(t),
         song_start_s=float(s_idx[start] / CONTOUR_RATE),
         song_end_s=float((s_idx[end] + 1) / CONTOUR_RATE),
         query_start_s=float(q_idx[0] / CONTOUR_RATE),
@@ -144,58 +160,60 @@ def align(
     )
 
 
-def transposition_guesses(query: np.ndarray, song: np.ndarray, n: int) -> list[int]:
-    """The n transpositions (0-11, added to the query) whose pitch-class histograms match best.
+def transposition_guesses(query: np.ndarray, song: np.ndarray) -> list[int]:
+    """Semitones to add to the query worth trying: one per pitch class, in the octave nearest the
+    difference of the two sides' median pitches (that difference first).
 
     Args:
         query, song: voiced semitone values.
     """
-    hq = np.bincount(query.astype(np.int64) % 12, minlength=12).astype(float)
-    hs = np.bincount(song.astype(np.int64) % 12, minlength=12).astype(float)
-    # score[t] = sum_pc hq[pc] * hs[(pc + t) % 12]
-    score = np.array([hq @ np.roll(hs, -t) for t in range(12)])
-    return [int(t) for t in np.argsort(-score, kind="stable")[:n]]
+    centre = int(np.round(np.median(song) - np.median(query)))
+    return sorted(range(centre - 6, centre + 6), key=lambda t: abs(t - centre))
 
 
-def step_costs(cap: float) -> np.ndarray:
-    """Cost of a pitch difference d in -12..11 semitones, at index d + 12: the distance to the nearest
-    octave, capped at `cap`, divided by `cap`."""
-    d = np.arange(-12, 12, dtype=float) % 12
-    return (np.minimum(np.minimum(d, 12 - d), cap) / cap).astype(np.float32)
+COST_TABLE_SIZE = 32  # |difference| beyond an octave plus the cap: every entry from here on is 1
+
+
+def step_costs(cap: float, octave: float) -> np.ndarray:
+    """Cost of an absolute pitch difference |d| at index min(|d|, COST_TABLE_SIZE - 1).
+
+    min(|d|, cap)^2 / cap^2, or, when cheaper, `octave` plus the cost of |d| - 12 (an octave
+    error with whatever intonation error remains)."""
+    d = np.arange(COST_TABLE_SIZE, dtype=float)
+    base = np.minimum(d, cap) ** 2 / cap**2
+    return np.minimum(base, octave + np.minimum(np.abs(d - 12), cap) ** 2 / cap**2).astype(np.float32)
 
 
 @numba.njit(cache=True, nogil=True)
-def _subseq_dtw(q: np.ndarray, s: np.ndarray, transpose: int, costs: np.ndarray) -> tuple[float, int, int, float]:
-    """Subsequence DTW of q (+ transpose) inside s with steps (1,1), (1,2), (2,1).
+def _subseq_dtw(q: np.ndarray, s: np.ndarray, costs: np.ndarray) -> tuple[float, int, int, float]:
+    """Subsequence DTW of q inside s with steps (1,1), (1,2), (2,1).
 
     Every query step adds exactly one unit of cost (a (1,2) step averages the two song steps it
     covers), so the total divided by len(q) is a mean cost per query step.
 
     Args:
-        q, s: voiced semitone values modulo 12 (int64, 0-11).
-        transpose: semitones added to q (0-11).
-        costs: step_costs(), the cost of each pitch difference.
+        q: voiced semitone values of the query, already transposed (int64).
+        s: voiced semitone values of the song (int64).
+        costs: step_costs(), the cost of each absolute pitch difference.
 
     Returns:
-        (mean cost, first song index, last song index, median pitch difference s - q - transpose
-        along the path, wrapped into [-6, 6)).
+        (mean cost, first song index, last song index, median pitch difference s - q along the path).
     """
     m, n = q.size, s.size
-    qt = (q + transpose) % 12 + 12  # costs[qt[i] - s[j]] is the cost of pair (i, j)
+    top = costs.size - 1
     step = np.zeros((m, n), np.int8)  # 1: (1,1), 2: (1,2), 3: (2,1)
     # Three rolling rows of accumulated cost: i - 2, i - 1, i.
     acc2 = np.full(n, np.inf, np.float32)
     acc1 = np.empty(n, np.float32)
-    for j in range(n):
-        acc1[j] = costs[qt[0] - s[j]]
     prev = np.empty(n, np.float32)  # costs of row i - 1, for the (2,1) step
     for j in range(n):
-        prev[j] = costs[qt[0] - s[j]]
+        prev[j] = costs[min(abs(q[0] - s[j]), top)]
+        acc1[j] = prev[j]
     row = np.empty(n, np.float32)
     acc = np.empty(n, np.float32)
     for i in range(1, m):
         for j in range(n):
-            row[j] = costs[qt[i] - s[j]]
+            row[j] = costs[min(abs(q[i] - s[j]), top)]
         acc[0] = np.inf
         for j in range(1, n):
             c = row[j]
@@ -218,11 +236,11 @@ def _subseq_dtw(q: np.ndarray, s: np.ndarray, transpose: int, costs: np.ndarray)
             end = j
     if not np.isfinite(acc1[end]):
         return 1.0, 0, n - 1, 0.0
-    # Walk back, collecting the wrapped pitch differences of the query steps on the path.
+    # Walk back, collecting the pitch differences of the query steps on the path.
     diffs = np.empty(m)
     i, j = m - 1, end
     while True:
-        diffs[i] = (s[j] - qt[i] + 18) % 12 - 6
+        diffs[i] = s[j] - q[i]
         if i == 0:
             break
         code = step[i, j]
@@ -231,7 +249,7 @@ def _subseq_dtw(q: np.ndarray, s: np.ndarray, transpose: int, costs: np.ndarray)
         elif code == 2:
             i, j = i - 1, j - 2
         else:
-            diffs[i - 1] = (s[j] - qt[i - 1] + 18) % 12 - 6
+            diffs[i - 1] = s[j] - q[i - 1]
             i, j = i - 2, j - 1
     return float(acc1[end]) / m, j, end, float(np.median(diffs))
 
