@@ -27,11 +27,11 @@ import torch
 import torch.nn.functional as F
 
 from humsearch.constants import FRAMES_PER_SECOND, N_PITCH_BINS, WINDOW_S
+from humsearch.embedders.melody import QUERY_STRETCHES  # train with the tempo variants search uses
 from humsearch.melody.features import pitch_bin
 from humsearch.melody.model import MelodyModel, ModelDims, load_checkpoint, save_checkpoint
 from humsearch.training.data import save_npz
 
-QUERY_STRETCHES = (0.8, 1.0, 1.25)  # tempo variants tried at query time (MelodyEmbedder)
 
 
 @dataclass(frozen=True)
