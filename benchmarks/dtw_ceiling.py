@@ -11,6 +11,8 @@ are ranked by alignment cost, no kNN stage involved, for two kinds of contours:
 - (b) audio: the contour the model reads off the voiced query (evaluation.mirqbsh_queries)
   against the contour it reads off the rendered catalog song (what the index stores:
   `embed_song(audio).melody`, computed here from the same salience without the window vectors).
+- (c) the model's query contour against the MIDI melody: where (b) loses against (a), this
+  says which side's contour is to blame.
 
 Songs of equal cost are ranked in random order (expected top-1, top-10 and MRR: folk tunes
 share phrases note for note). Each set is measured with the song restricted to its first 30 s
@@ -203,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         songs, queries = model_contours(args.checkpoint, args.catalog, cache, voiced=args.voiced)
         result["audio_songs"], result["voiced"] = len(songs), args.voiced
         sets["b_audio"] = (queries, songs)
+        sets["c_audio_query_vs_midi"] = (queries, midi)
     for name, (q, s) in sets.items():
         for start_only in (True, False):
             t0 = time.perf_counter()
