@@ -65,13 +65,19 @@ class MelodyEmbedder(Embedder):
 
     def embed_song(self, audio: np.ndarray) -> SongEmbedding:
         """Window vectors plus the song's melody contour, both from one salience map."""
-        sal = self.salience(audio)
+        return self.song_from_salience(self.salience(audio))
+
+    def song_from_salience(self, sal: torch.Tensor) -> SongEmbedding:
+        """embed_song, from the song's salience map (self.salience)."""
         windows, starts = self._windows(sal, self.hop_s)
         return SongEmbedding(self._embed_salience(windows), starts, contour_from_salience(sal.cpu()))
 
     def embed_query(self, audio: np.ndarray) -> QueryEmbedding:
         """Vectors of the query at several tempi, plus its melody contour (at its own tempo)."""
-        sal = self.salience(audio)
+        return self.query_from_salience(self.salience(audio))
+
+    def query_from_salience(self, sal: torch.Tensor) -> QueryEmbedding:
+        """embed_query, from the query's salience map (self.salience)."""
         windows, offsets = [], []
         for stretch in QUERY_STRETCHES:
             stretched = F.interpolate(sal[None], size=max(int(sal.shape[1] * stretch), 2), mode="linear",
