@@ -157,7 +157,10 @@ def test_fusion_lets_the_melody_overturn_a_close_knn_call() -> None:
     fused = fuse(knn, [aligned(0.45), aligned(0.10), None])
     assert list(np.argsort(-fused)) == [1, 0, 2]
     assert fused[1] == pytest.approx((1 - rerank.DTW_WEIGHT) * 0.78 + rerank.DTW_WEIGHT * 0.90)
-    assert fused[2] == pytest.approx((1 - rerank.DTW_WEIGHT) * 0.60)  # no alignment: melody similarity 0
+    # No alignment: as good as the worst-aligned candidate, not worse.
+    assert fused[2] == pytest.approx((1 - rerank.DTW_WEIGHT) * 0.60 + rerank.DTW_WEIGHT * 0.55)
+    assert list(np.argsort(-fuse([0.80, 0.70], [None, aligned(0.30)]))) == [0, 1]
+    assert list(np.argsort(-fuse([0.70, 0.80], [None, None]))) == [1, 0]  # the kNN order stands
     # A clear kNN lead survives a slightly worse alignment.
     assert list(np.argsort(-fuse([0.95, 0.55], [aligned(0.20), aligned(0.15)]))) == [0, 1]
 
