@@ -10,9 +10,9 @@ or reordered tune does not match), and it is
 
 - key-invariant: the query is transposed by whole semitones. All 12 pitch classes are tried,
   in the octave nearest the difference of the two sides' median pitches: first at half the
-  time resolution, then the COARSE_KEEP best at full resolution; then, from the best
-  alignment so far, the median pitch difference along its path +-1, until that settles (this
-  fixes the octave). The cheapest alignment wins. Every pitch class, rather than those whose
+  time resolution, then the COARSE_KEEP best at full resolution; then the best alignment so
+  far shifted by the median pitch difference along its path, until that settles (this fixes
+  the octave, and a pitch class the coarse pass misjudged). The cheapest alignment wins. Every pitch class, rather than those whose
   histograms match: the passage a hum matches is often a small part of the song range searched,
   whose histogram says little about it;
 - tolerant of intonation: a pitch difference of d semitones costs min(d, COST_CAP_SEMITONES)^2
@@ -41,7 +41,7 @@ COST_CAP_SEMITONES = 3.0  # a pitch difference this large is simply "wrong note"
 OCTAVE_ERROR_COST = 1.0 / COST_CAP_SEMITONES**2  # an octave slip costs as much as a semitone off
 MIN_VOICED_STEPS = 10  # 0.8 s of melody: a query with less cannot be aligned
 COARSE_KEEP = 2  # transpositions kept from the half-resolution pass
-MAX_REFINEMENTS = 3  # rounds of "median difference along the best path +-1"
+MAX_REFINEMENTS = 3  # rounds of "shift by the median difference along the best path"
 CONTEXT_S = 15.0  # song seconds searched either side of the place the kNN stage matched
 MAX_TEMPO_RATIO = 2.0  # the DTW steps allow a query between 1/2 and 2 times the song's speed
 DTW_WEIGHT = 0.7  # share of the melody alignment in the fused score (see fuse)
@@ -128,23 +128,21 @@ def align(
 
     def attempt(t: int) -> None:
         if t not in results:
-            results[t] = _subseq_dtw(q + t, s, costs)
+            results[t] = _subseq_dtw(q + t, s, costs, True)
 
     guesses = transposition_guesses(q, s)
     if len(guesses) > COARSE_KEEP:  # every other step of each side: a quarter of the work
-        coarse = {t: _subseq_dtw(q[::2] + t, s[::2], costs)[0] for t in guesses}
-        guesses = sorted(coarse, key=lambda t: (coarse[t], abs(t - centre), t))[:COARSE_KEEP]
+        coarse = _costs_per_transposition(q[::2], s[::2], np.array(guesses, dtype=np.int64), costs)
+        guesses = sorted(guesses, key=lambda t: (coarse[guesses.index(t)], abs(t - centre), t))[:COARSE_KEEP]
     for t in guesses:
         attempt(t)
-    # Around the median pitch difference along the best path, until that stops moving.
+    # Shift by the median pitch difference along the best path, until that stops moving.
     for _ in range(MAX_REFINEMENTS):
         best_t = min(results, key=lambda t: (results[t][0], abs(t - centre), t))
         median = best_t + int(np.round(results[best_t][3]))
-        new = [t for t in (median - 1, median, median + 1) if t not in results]
-        if not new:
+        if median in results:
             break
-        for t in new:
-            attempt(t)
+        attempt(median)
 
     t = min(results, key=lambda t: (results[t][0], abs(t - centre), t))
     cost, start, end, _ = results[t]
@@ -185,7 +183,16 @@ def step_costs(cap: float, octave: float) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _subseq_dtw(q: np.ndarray, s: np.ndarray, costs: np.ndarray) -> tuple[float, int, int, float]:
+def _costs_per_transposition(q: np.ndarray, s: np.ndarray, transpositions: np.ndarray, costs: np.ndarray) -> np.ndarray:
+    """Mean alignment cost of q + t inside s for each t (_subseq_dtw without the path)."""
+    out = np.empty(transpositions.size)
+    for k in range(transpositions.size):
+        out[k] = _subseq_dtw(q + transpositions[k], s, costs, False)[0]
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _subseq_dtw(q: np.ndarray, s: np.ndarray, costs: np.ndarray, trace: bool) -> tuple[float, int, int, float]:
     """Subsequence DTW of q inside s with steps (1,1), (1,2), (2,1).
 
     Every query step adds exactly one unit of cost (a (1,2) step averages the two song steps it
@@ -195,13 +202,14 @@ def _subseq_dtw(q: np.ndarray, s: np.ndarray, costs: np.ndarray) -> tuple[float,
         q: voiced semitone values of the query, already transposed (int64).
         s: voiced semitone values of the song (int64).
         costs: step_costs(), the cost of each absolute pitch difference.
+        trace: find the path (start, median difference); without it only the cost is meaningful.
 
     Returns:
         (mean cost, first song index, last song index, median pitch difference s - q along the path).
     """
     m, n = q.size, s.size
     top = costs.size - 1
-    step = np.zeros((m, n), np.int8)  # 1: (1,1), 2: (1,2), 3: (2,1)
+    step = np.zeros((m if trace else 1, n), np.int8)  # 1: (1,1), 2: (1,2), 3: (2,1)
     # Three rolling rows of accumulated cost: i - 2, i - 1, i.
     acc2 = np.full(n, np.inf, np.float32)
     acc1 = np.empty(n, np.float32)
@@ -227,7 +235,8 @@ def _subseq_dtw(q: np.ndarray, s: np.ndarray, costs: np.ndarray) -> tuple[float,
             if v < best:
                 best, code = v, 3
             acc[j] = best
-            step[i, j] = code
+            if trace:
+                step[i, j] = code
         acc2, acc1, acc = acc1, acc, acc2
         prev, row = row, prev
     end = 0
@@ -236,6 +245,8 @@ def _subseq_dtw(q: np.ndarray, s: np.ndarray, costs: np.ndarray) -> tuple[float,
             end = j
     if not np.isfinite(acc1[end]):
         return 1.0, 0, n - 1, 0.0
+    if not trace:
+        return float(acc1[end]) / m, 0, end, 0.0
     # Walk back, collecting the pitch differences of the query steps on the path.
     diffs = np.empty(m)
     i, j = m - 1, end
