@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--data-dir", default=argparse.SUPPRESS, help="folder for local indexes")
     group.add_argument("--window-s", type=float, default=argparse.SUPPRESS, help="segment length in seconds")
     group.add_argument("--hop-s", type=float, default=argparse.SUPPRESS, help="seconds between segments")
+    group.add_argument("--threads", type=int, default=argparse.SUPPRESS, help="torch threads for the embedder [1]")
 
     parser = argparse.ArgumentParser(
         prog=PROG, description="Hum a tune, find the song in your music folder.", parents=[common]
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = {name: getattr(args, name, None) for name in
                     ("backend", "es_url", "index", "embedder", "checkpoint", "data_dir", "window_s", "hop_s",
-                     "rerank")}
+                     "rerank", "threads")}
         if args.command == "eval" and not settings["index"]:  # never mix with the user's own index
             settings["index"] = f"eval-{args.query_set}-{settings['embedder'] or Config.from_env().embedder}"
         config = Config.from_env(**settings)
@@ -106,7 +107,8 @@ def _load_embedder(config: Config) -> Any:
     from humsearch import embedders
 
     return embedders.load_embedder(
-        config.embedder, checkpoint=config.checkpoint, window_s=config.window_s, hop_s=config.hop_s
+        config.embedder, checkpoint=config.checkpoint, window_s=config.window_s, hop_s=config.hop_s,
+        threads=config.threads,
     )
 
 

@@ -44,7 +44,8 @@ Progress = Callable[[int, int, str], None]
 def get_embedder(_config: Config, key: str) -> Embedder:
     """The configured embedder; `key` (the config's repr) is what the cache hashes."""
     return embedders.load_embedder(
-        _config.embedder, checkpoint=_config.checkpoint, window_s=_config.window_s, hop_s=_config.hop_s
+        _config.embedder, checkpoint=_config.checkpoint, window_s=_config.window_s, hop_s=_config.hop_s,
+        threads=_config.threads,
     )
 
 

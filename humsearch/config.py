@@ -32,6 +32,7 @@ ENV_VARS = {
     "music_dirs": "HUMSEARCH_MUSIC_DIRS",
     "data_dir": "HUMSEARCH_DATA_DIR",
     "rerank": "HUMSEARCH_RERANK",
+    "threads": "HUMSEARCH_THREADS",
 }
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
@@ -63,6 +64,7 @@ class Config:
         data_dir: where local indexes and the demo catalog live.
         rerank: re-order the best kNN candidates by melody alignment (when the embedder gives
             melody contours; the melody embedder does, PANNs does not).
+        threads: torch intra-op threads for the embedder (torch.set_num_threads).
     """
 
     data_dir: Path
@@ -79,6 +81,10 @@ class Config:
     hop_s: float | None = None
     music_dirs: tuple[str, ...] = ()
     rerank: bool = True
+    # One thread by default: on the 2-core development machine under load, two torch threads wait
+    # on each other. Melody model, 10 s query: 25 ms with 1 thread, 680 ms with 2; PANNs: 732 ms
+    # with 1, 1.42 s with 2 (benchmarks/README.md).
+    threads: int = 1
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -87,6 +93,8 @@ class Config:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
+            raise ConfigError(f"threads must be a positive whole number, got {self.threads!r}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
@@ -136,6 +144,8 @@ def _parse(name: str, value: Any, *, source: str) -> Any:
     try:
         if name in ("window_s", "hop_s"):
             return float(value)
+        if name == "threads":
+            return _parse_int(value)
         if name == "rerank":
             return _parse_bool(value)
         if name == "data_dir":
@@ -146,6 +156,15 @@ def _parse(name: str, value: Any, *, source: str) -> Any:
         return str(value)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{source}: cannot read {value!r} ({e})") from e
+
+
+def _parse_int(value: Any) -> int:
+    if isinstance(value, bool) or (not isinstance(value, (int, str))):
+        raise TypeError(f"expected a whole number, got {type(value).__name__}")
+    number = int(value)  # "2.5" and "two" raise ValueError
+    if number < 1:
+        raise ValueError("must be at least 1")
+    return number
 
 
 def _parse_bool(value: Any) -> bool:

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def toy_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every run uses the toy embedder and a private data folder, whatever the machine's env says."""
     for var in ("HUMSEARCH_BACKEND", "HUMSEARCH_INDEX", "HUMSEARCH_MUSIC_DIRS", "HUMSEARCH_WINDOW_S",
-                "HUMSEARCH_HOP_S", "HUMSEARCH_RERANK"):
+                "HUMSEARCH_HOP_S", "HUMSEARCH_RERANK", "HUMSEARCH_THREADS"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HUMSEARCH_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("HUMSEARCH_EMBEDDER", "toy")
@@ -113,6 +113,20 @@ def test_no_rerank_flag_and_variable_reach_search(capsys, monkeypatch: pytest.Mo
     assert run(capsys, "search", str(query))[0] == 0
     assert asked == [True, False, False]
     assert cli.build_parser().parse_args(["eval", "--no-rerank"]).rerank is False
+
+
+def test_threads_flag_and_variable_reach_the_embedder(capsys, monkeypatch: pytest.MonkeyPatch,
+                                                     music: MusicFolder) -> None:
+    asked = []
+    monkeypatch.setattr(embedders, "load_embedder",
+                        lambda name, **kwargs: asked.append(kwargs["threads"]) or ToyEmbedder())
+    assert run(capsys, "index", str(music.root))[0] == 0
+    assert run(capsys, "index", str(music.root), "--threads", "2")[0] == 0
+    monkeypatch.setenv("HUMSEARCH_THREADS", "3")
+    assert run(capsys, "index", str(music.root))[0] == 0
+    assert asked == [1, 2, 3]
+    code, _, err = run(capsys, "index", str(music.root), "--threads", "0")
+    assert code == 2 and "--threads" in err and "at least 1" in err
 
 
 def test_usage_errors_exit_2(capsys) -> None:

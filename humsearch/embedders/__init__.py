@@ -17,6 +17,7 @@ def load_embedder(
     device: str = "cpu",
     window_s: float | None = None,
     hop_s: float | None = None,
+    threads: int | None = None,
 ) -> Embedder:
     """Load an embedder by name.
 
@@ -26,12 +27,21 @@ def load_embedder(
         device: torch device string.
         window_s: segment length in seconds; None keeps the embedder's default.
         hop_s: seconds between segment starts; None keeps the embedder's default.
+        threads: torch intra-op threads, applied with `torch.set_num_threads` before loading.
+            The setting is process-wide, so it also holds for every other torch model in the
+            process. None leaves torch's own choice (one per CPU core). Config.threads defaults to 1.
 
     Raises:
-        HumSearchError: unknown name.
+        HumSearchError: unknown name, or threads below 1.
         ModelNotFoundError: the checkpoint is missing (the message says where to get it).
     """
     # Heavy imports happen here, not at module import, so `--help` stays instant.
+    if threads is not None:
+        if threads < 1:
+            raise HumSearchError(f"threads must be at least 1, got {threads}")
+        import torch
+
+        torch.set_num_threads(threads)
     embedder: Embedder
     if name == "melody":
         from humsearch.embedders.melody import MelodyEmbedder
