@@ -177,6 +177,8 @@ def _cmd_info(args: argparse.Namespace, config: Config) -> int:
         "embedder": info.spec.embedder if info.spec else None,
         "model_version": info.spec.model_version if info.spec else None,
         "dims": info.spec.dims if info.spec else None,
+        "window_s": info.spec.window_s if info.spec else None,  # None also for an index that predates them
+        "hop_s": info.spec.hop_s if info.spec else None,
         "songs": info.songs,
         "segments": info.segments,
         "configured_embedder": config.embedder,

@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from humsearch.embedders import load_embedder
+from humsearch.embedders.melody import QUERY_HOP_S
 from humsearch.errors import HumSearchError
+from humsearch.stores.base import IndexSpec
 
 
 @pytest.fixture
@@ -36,3 +38,12 @@ def test_threads_below_one_are_refused(restore_threads: int) -> None:
     with pytest.raises(HumSearchError, match="threads must be at least 1"):
         load_embedder("melody", threads=0)
     assert torch.get_num_threads() == restore_threads
+
+
+def test_index_spec_records_the_song_windows_not_the_query_hop() -> None:
+    melody = load_embedder("melody")
+    spec = IndexSpec.for_embedder(melody)
+    assert (spec.window_s, spec.hop_s) == (melody.window_s, melody.hop_s) == (10.0, 2.0)
+    assert QUERY_HOP_S != spec.hop_s  # queries are cut with their own hop; it does not belong to the index
+    spec = IndexSpec.for_embedder(load_embedder("melody", window_s=8, hop_s=1.5))
+    assert (spec.window_s, spec.hop_s) == (8.0, 1.5)

@@ -9,7 +9,8 @@ import pytest
 
 import indexer
 from conftest import MusicFolder
-from humsearch.errors import HumSearchError
+from humsearch.errors import HumSearchError, IndexMismatchError
+from humsearch.stores.base import IndexSpec
 from humsearch.stores.local import LocalStore
 from indexer import IndexReport, index_folder, song_id
 from toy import ToyEmbedder
@@ -102,3 +103,15 @@ def test_overlapping_roots_and_symlinks_index_a_file_once(
     store = LocalStore(tmp_path / "index")
     report = index_folder([music.root, music.root / "sub"], embedder=embedder, store=store)
     assert (report.added, store.info().songs) == (3, 3)
+
+
+def test_the_index_records_the_song_windows(tmp_path: Path, music: MusicFolder) -> None:
+    store = LocalStore(tmp_path / "index")
+    embedder = ToyEmbedder()
+    embedder.hop_s = 0.5  # as load_embedder(hop_s=...) sets it
+    index_folder(music.root, embedder=embedder, store=store)
+    assert store.spec() == IndexSpec("toy", "1", embedder.dims, window_s=2.0, hop_s=0.5)
+    assert store.info().segments == 3 * 13  # 8 s songs, windows every 0.5 s
+
+    with pytest.raises(IndexMismatchError, match=r"hop 0.5 s but window 2 s, hop 1 s is in use"):
+        index_folder(music.root, embedder=ToyEmbedder(), store=store)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -56,7 +58,15 @@ def test_index_body_takes_dims_and_meta_from_the_spec() -> None:
     assert vector_field(body)["dims"] == 64
     assert vector_field(template)["dims"] == 128  # template untouched
     assert spec_from_mapping(body["mappings"]) == IndexSpec("melody", "v3", 64)
+    assert set(body["mappings"]["_meta"]) == {"embedder", "model_version", "dims"}  # unknown windows: not written
     assert spec_from_mapping({"properties": {}}) is None
+
+    spec = IndexSpec("melody", "v3", 64, window_s=10.0, hop_s=2.0)
+    body = build_index_body(spec, template)
+    assert body["mappings"]["_meta"] == {"embedder": "melody", "model_version": "v3", "dims": 64,
+                                         "window_s": 10.0, "hop_s": 2.0}
+    assert spec_from_mapping(body["mappings"]) == spec
+    assert spec_from_mapping(json.loads(json.dumps(body["mappings"]))) == spec  # as the server returns it
     with pytest.raises(HumSearchError, match="no Elasticsearch mapping"):
         load_mapping_template("nosuch")
 

@@ -142,6 +142,23 @@ def test_wrong_or_missing_index_is_refused() -> None:
         search(loud(), embedder=FixedQueryEmbedder([0.0]), store=CannedStore([[]], None))  # type: ignore[arg-type]
 
 
+def test_index_cut_with_other_windows_is_refused() -> None:
+    embedder = FixedQueryEmbedder([0.0])  # songs cut into 2 s windows every 1 s
+    for window_s, hop_s, named in ((3.0, 1.0, "window 3 s, hop 1 s"), (2.0, 0.5, "window 2 s, hop 0.5 s")):
+        store = CannedStore([[]], IndexSpec("toy", "1", 48, window_s=window_s, hop_s=hop_s))
+        with pytest.raises(IndexMismatchError) as refused:
+            search(loud(), embedder=embedder, store=store)
+        message = str(refused.value)
+        assert f"built with {named} but window 2 s, hop 1 s is in use" in message
+        assert "humsearch index --rebuild" in message
+
+
+def test_index_with_the_same_or_unrecorded_windows_is_searched() -> None:
+    embedder = FixedQueryEmbedder([0.0])
+    for spec in (IndexSpec.for_embedder(embedder), SPEC):  # SPEC: written before windows were recorded
+        assert search(loud(), embedder=embedder, store=CannedStore([[seg("a", 0.9)]], spec))[0].song_id == "a"
+
+
 def test_noisy_excerpt_finds_its_song_and_moment(
     tmp_path: Path, embedder: ToyEmbedder, music: MusicFolder, rng: np.random.Generator
 ) -> None:

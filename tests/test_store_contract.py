@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -18,9 +19,12 @@ from conftest import MusicFolder
 from humsearch.errors import IndexMismatchError, IndexNotFoundError
 from humsearch.stores.base import IndexSpec, SongDoc, Store
 from humsearch.stores.elastic import MAPPINGS_DIR, ElasticStore, connect
-from humsearch.stores.local import CURRENT_FILE, LocalStore
+from humsearch.stores.local import CURRENT_FILE, SONGS_FILE, LocalStore
 from indexer import index_folder, song_id
+from search import search
 from toy import SR, ToyEmbedder, ToyMelodyEmbedder, melody
+
+SPEC_KEYS_BEFORE_WINDOWS = ("embedder", "model_version", "dims")  # what an index recorded before window_s, hop_s
 
 
 @dataclass
@@ -30,6 +34,7 @@ class Backend:
     store: Store
     live_physical: Callable[[], list[str]]  # what the alias / CURRENT points at
     physical_exists: Callable[[str], bool]
+    forget_windows: Callable[[], None]  # make the live index look like one written before window/hop were recorded
 
 
 def _local(tmp_path: Path) -> Iterator[Backend]:
@@ -38,7 +43,17 @@ def _local(tmp_path: Path) -> Iterator[Backend]:
     def live() -> list[str]:
         return [(store.folder / CURRENT_FILE).read_text().strip()]
 
-    yield Backend(store, live, lambda name: (store.folder / name).is_dir())
+    def forget_windows() -> None:
+        # A new generation, as another process would commit it: readers reload on the name change.
+        [current] = live()
+        old = store.folder / f"{current}-old"
+        shutil.copytree(store.folder / current, old)
+        meta = json.loads((old / SONGS_FILE).read_text())
+        meta["spec"] = {key: meta["spec"][key] for key in SPEC_KEYS_BEFORE_WINDOWS}
+        (old / SONGS_FILE).write_text(json.dumps(meta))
+        (store.folder / CURRENT_FILE).write_text(old.name + "\n")
+
+    yield Backend(store, live, lambda name: (store.folder / name).is_dir(), forget_windows)
 
 
 def _elastic(tmp_path: Path, url: str) -> Iterator[Backend]:
@@ -49,11 +64,19 @@ def _elastic(tmp_path: Path, url: str) -> Iterator[Backend]:
     client = connect(url)
     name = f"humsearch-test-{uuid.uuid4().hex[:12]}"
     store = ElasticStore(client, name, url=url, mappings_dir=mappings)
+
+    def forget_windows() -> None:
+        # Updating a mapping's _meta replaces it as a whole.
+        for physical, mapping in client.indices.get_mapping(index=name).items():
+            meta = mapping["mappings"]["_meta"]
+            client.indices.put_mapping(index=physical, meta={key: meta[key] for key in SPEC_KEYS_BEFORE_WINDOWS})
+
     try:
         yield Backend(
             store,
             lambda: sorted(client.indices.get_alias(name=name)),
             lambda physical: bool(client.indices.exists(index=physical)),
+            forget_windows,
         )
     finally:
         for physical in client.indices.get(index=f"{name}*"):
@@ -89,7 +112,7 @@ def test_index_then_knn_finds_song_and_segment(backend: Backend, embedder: ToyEm
     assert (report.added, report.failed) == (3, [])
 
     info = store.info()
-    assert info.spec == IndexSpec("toy", "1", embedder.dims)
+    assert info.spec == IndexSpec("toy", "1", embedder.dims, window_s=2.0, hop_s=1.0)
     assert info.songs == 3
     assert info.segments == 3 * 7  # 8 s songs, 2 s windows, 1 s hop
 
@@ -163,10 +186,57 @@ def test_other_embedder_is_refused_until_rebuild(backend: Backend, embedder: Toy
     other = ToyEmbedder(version="2")
     with pytest.raises(IndexMismatchError, match="rebuild"):
         index_folder(music.root, embedder=other, store=store)
-    assert store.spec() == IndexSpec("toy", "1", embedder.dims)  # untouched
+    assert store.spec() == IndexSpec("toy", "1", embedder.dims, window_s=2.0, hop_s=1.0)  # untouched
 
     index_folder(music.root, embedder=other, store=store, rebuild=True)
-    assert store.spec() == IndexSpec("toy", "2", other.dims)
+    assert store.spec() == IndexSpec("toy", "2", other.dims, window_s=2.0, hop_s=1.0)
+
+
+class WideToyEmbedder(ToyEmbedder):
+    """The toy embedder with 3 s windows every 1.5 s (same name, version and dims)."""
+
+    window_s = 3.0
+    hop_s = 1.5
+
+
+def test_other_windows_are_refused_until_rebuild(backend: Backend, embedder: ToyEmbedder, music: MusicFolder) -> None:
+    store = backend.store
+    index_folder(music.root, embedder=embedder, store=store)
+    wide = WideToyEmbedder()
+    refusal = r"window 2 s, hop 1 s but window 3 s, hop 1.5 s .*humsearch index --rebuild"
+    with pytest.raises(IndexMismatchError, match=refusal):
+        index_folder(music.root, embedder=wide, store=store)
+    with pytest.raises(IndexMismatchError, match=refusal):
+        search(music.songs["alpha.wav"][: 4 * SR], embedder=wide, store=store, k=3)
+    assert store.spec() == IndexSpec.for_embedder(embedder)  # untouched
+    assert store.info().segments == 3 * 7
+
+    report = index_folder(music.root, embedder=wide, store=store, rebuild=True)
+    assert report.added == 3
+    assert store.spec() == IndexSpec("toy", "1", wide.dims, window_s=3.0, hop_s=1.5)
+    assert store.info().segments == 3 * 4  # 8 s songs: windows start at 0, 1.5, 3 and 4.5 s
+    hits = search(music.songs["alpha.wav"][: 4 * SR], embedder=wide, store=store, k=1)
+    assert hits[0].song_id == song_id(music.path("alpha.wav"))
+
+
+def test_index_without_recorded_windows_still_opens(
+    backend: Backend, embedder: ToyEmbedder, music: MusicFolder, rng
+) -> None:
+    store = backend.store
+    index_folder(music.root, embedder=embedder, store=store)
+    backend.forget_windows()
+    unknown = IndexSpec("toy", "1", embedder.dims)
+    assert store.spec() == unknown and (unknown.window_s, unknown.hop_s) == (None, None)
+
+    hits = search(music.songs["Gamma.WAV"][2 * SR : 6 * SR], embedder=embedder, store=store, k=1)
+    assert hits[0].song_id == song_id(music.path("Gamma.WAV"))
+    music.add("delta.wav", melody(rng))
+    report = index_folder(music.root, embedder=WideToyEmbedder(), store=store)  # unknown: any windows accepted
+    assert (report.added, report.unchanged) == (1, 3)
+    assert store.spec() == unknown  # still unknown: the older songs' windows were never recorded
+
+    index_folder(music.root, embedder=embedder, store=store, rebuild=True)
+    assert store.spec() == IndexSpec.for_embedder(embedder)
 
 
 def test_melody_is_stored_and_returned(backend: Backend, embedder: ToyEmbedder, rng) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -16,24 +17,42 @@ class _HasSpec(Protocol):
     name: str
     version: str
     dims: int
+    window_s: float
+    hop_s: float
 
 
 @dataclass(frozen=True)
 class IndexSpec:
-    """Which embedder an index belongs to; an index refuses vectors from any other."""
+    """Which embedder, and which song windows, an index belongs to; it refuses any other.
+
+    window_s and hop_s are the song-side segment length and hop (`embedder.window_s`,
+    `embedder.hop_s`; queries may be cut differently, e.g. the melody embedder's own query hop).
+    None means unknown: indexes written before they were recorded have none, and are accepted
+    with any window and hop.
+    """
 
     embedder: str
     model_version: str
     dims: int
+    window_s: float | None = None
+    hop_s: float | None = None
 
     @classmethod
     def for_embedder(cls, embedder: _HasSpec) -> IndexSpec:
-        """The spec of indexes built by `embedder`."""
-        return cls(embedder=embedder.name, model_version=embedder.version, dims=int(embedder.dims))
+        """The spec of indexes built by `embedder`, with its song windows."""
+        return cls(
+            embedder=embedder.name,
+            model_version=embedder.version,
+            dims=int(embedder.dims),
+            window_s=float(embedder.window_s),
+            hop_s=float(embedder.hop_s),
+        )
 
 
 def ensure_compatible(found: IndexSpec | None, wanted: IndexSpec, *, index: str) -> None:
-    """Refuse to search or extend an index built by another embedder.
+    """Refuse to search or extend an index built by another embedder or with other song windows.
+
+    A window or hop that either side does not know (None) is not compared.
 
     Raises:
         IndexNotFoundError: found is None (no index yet).
@@ -41,12 +60,28 @@ def ensure_compatible(found: IndexSpec | None, wanted: IndexSpec, *, index: str)
     """
     if found is None:
         raise IndexNotFoundError(f"index {index!r} does not exist yet: index a music folder first")
-    if found != wanted:
+    if (found.embedder, found.model_version, found.dims) != (wanted.embedder, wanted.model_version, wanted.dims):
         raise IndexMismatchError(
             f"index {index!r} was built with embedder {found.embedder} {found.model_version} "
             f"({found.dims}-d vectors) but {wanted.embedder} {wanted.model_version} ({wanted.dims}-d) "
             "is in use: rebuild the index (humsearch index DIR --rebuild) or choose the matching embedder"
         )
+    if not (_same_seconds(found.window_s, wanted.window_s) and _same_seconds(found.hop_s, wanted.hop_s)):
+        raise IndexMismatchError(
+            f"index {index!r} was built with window {_seconds(found.window_s)}, hop {_seconds(found.hop_s)} "
+            f"but window {_seconds(wanted.window_s)}, hop {_seconds(wanted.hop_s)} is in use: "
+            "rebuild the index (humsearch index --rebuild DIR) or set HUMSEARCH_WINDOW_S and HUMSEARCH_HOP_S "
+            "to the index's values"
+        )
+
+
+def _same_seconds(found: float | None, wanted: float | None) -> bool:
+    """Equal lengths, or one of them unknown."""
+    return found is None or wanted is None or math.isclose(found, wanted, rel_tol=0, abs_tol=1e-6)
+
+
+def _seconds(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:g} s"
 
 
 @dataclass(frozen=True)

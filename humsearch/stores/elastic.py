@@ -78,15 +78,25 @@ def build_index_body(spec: IndexSpec, template: Mapping[str, Any]) -> dict[str, 
     mappings = body["mappings"]
     mappings["properties"]["segments"]["properties"]["vector"]["dims"] = spec.dims
     mappings["_meta"] = {"embedder": spec.embedder, "model_version": spec.model_version, "dims": spec.dims}
+    for name in ("window_s", "hop_s"):
+        if getattr(spec, name) is not None:
+            mappings["_meta"][name] = getattr(spec, name)
     return body
 
 
 def spec_from_mapping(mapping: Mapping[str, Any]) -> IndexSpec | None:
-    """The spec recorded in an index's mapping (`_meta`), or None for an index we did not create."""
+    """The spec recorded in an index's mapping (`_meta`), or None for an index we did not create.
+
+    Indexes created before window_s and hop_s were recorded have neither: they come back as None
+    (unknown).
+    """
     meta = mapping.get("_meta") or {}
     if not {"embedder", "model_version", "dims"} <= meta.keys():
         return None
-    return IndexSpec(embedder=meta["embedder"], model_version=str(meta["model_version"]), dims=int(meta["dims"]))
+    seconds = {name: float(meta[name]) for name in ("window_s", "hop_s") if meta.get(name) is not None}
+    return IndexSpec(
+        embedder=meta["embedder"], model_version=str(meta["model_version"]), dims=int(meta["dims"]), **seconds
+    )
 
 
 def physical_index_name(alias: str, now: float | None = None) -> str:

@@ -22,7 +22,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -193,7 +193,9 @@ class LocalStore(Store):
             self._pending = _Snapshot(spec=spec, songs={})
             return
         ensure_compatible(live.spec, spec, index=self.index)
-        self._pending = _Snapshot(spec=spec, songs=dict(live.songs))
+        # The live spec stays: a window or hop it does not know stays unknown, since its songs
+        # were cut with lengths nobody recorded.
+        self._pending = _Snapshot(spec=live.spec, songs=dict(live.songs))
 
     def _writing(self) -> _Snapshot:
         if self._pending is None:
@@ -268,7 +270,7 @@ def _write_generation(folder: Path, snap: _Snapshot) -> None:
     m = snap.matrix
     meta: dict[str, Any] = {
         "format": FORMAT_VERSION,
-        "spec": {"embedder": snap.spec.embedder, "model_version": snap.spec.model_version, "dims": snap.spec.dims},
+        "spec": asdict(snap.spec),
         "songs": [
             {
                 "id": d.id,
@@ -300,7 +302,7 @@ def _read_generation(folder: Path) -> _Snapshot:
         meta = json.load(f)
     if meta.get("format") != FORMAT_VERSION:
         raise IndexMismatchError(f"index folder {folder} has format {meta.get('format')}; rebuild the index")
-    spec = IndexSpec(**meta["spec"])
+    spec = IndexSpec(**meta["spec"])  # no window_s, hop_s (written before they were recorded): None
     vectors = np.load(folder / VECTORS_FILE)
     segments = np.load(folder / SEGMENTS_FILE)
     songs: dict[str, SongDoc] = {}
