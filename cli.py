@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from humsearch.config import BACKENDS, Config
+from humsearch.display import clock
 from humsearch.errors import HumSearchError
 
 PROG = "humsearch"
@@ -161,7 +162,7 @@ def _cmd_search(args: argparse.Namespace, config: Config) -> int:
         print("no match")
     else:
         for h in hits:
-            print(f"{h.rank:>3}  {h.percent:5.1f}%  {_clock(h.start_s)}-{_clock(h.end_s)}  {h.title}  ({h.path})")
+            print(f"{h.rank:>3}  {h.percent:5.1f}%  {clock(h.start_s)}-{clock(h.end_s)}  {h.title}  ({h.path})")
     return EXIT_OK
 
 
@@ -216,11 +217,6 @@ def _cmd_eval(args: argparse.Namespace, config: Config) -> int:
                            f"{report['catalog_songs']} songs, rerank {'on' if config.rerank else 'off'})",
                            report, k=args.k, baseline=report.get("baseline")))
     return EXIT_OK
-
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
-    return f"{minutes}:{secs:02d}"
 
 
 if __name__ == "__main__":

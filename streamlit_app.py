@@ -25,6 +25,7 @@ from humsearch import embedders
 from humsearch.audio import load_audio
 from humsearch.config import Config
 from humsearch.demo import catalog
+from humsearch.display import clock
 from humsearch.embedders.base import Embedder
 from humsearch.errors import ConfigError, HumSearchError, ModelNotFoundError
 from humsearch.stores import Store, open_store
@@ -61,12 +62,6 @@ def setup_lock(key: str) -> threading.Lock:
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def clock(seconds: float) -> str:
-    """mm:ss"""
-    minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes:02d}:{secs:02d}"
 
 
 def plain(text: str) -> str:

@@ -79,7 +79,7 @@ def test_upload_shows_ranked_results_with_playback_at_the_match(app_env, music, 
     titles = result_titles(at)
     assert titles[0] == "beta" and sorted(titles) == ["Gamma", "alpha", "beta"]
     first = next(m.value for m in at.markdown if m.value.startswith("**beta**"))
-    assert "00:03–00:05" in first and "beta.flac" in first  # the matched range, as mm:ss–mm:ss
+    assert "0:03–0:05" in first and "beta.flac" in first  # the matched range, as m:ss–m:ss (humsearch.display)
     scores = [m.value for m in at.markdown if m.value.startswith("#### ") and m.value.endswith("%")]
     assert len(scores) == 3 and float(scores[0][5:-1]) > float(scores[1][5:-1])
     players = at.get("audio")
