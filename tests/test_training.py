@@ -63,7 +63,8 @@ def test_both_stages_learn_and_export(cache: Path, tmp_path: Path, capsys):
     common = ["--cache", str(cache), "--run", str(run), "--threads", "1"]
     small = ["val_songs=1", "checkpoint_every=10"]
     train.main(["salience", *common, "--set", "salience_steps=40", "salience_batch=8", *small])
-    train.main(["precompute", *common])
+    train.main(["precompute", *common, "--workers", "2"])
+    assert len(list((run / "salience").glob("*.npz"))) == 4
     train.main(["embed", *common, "--set", "embed_steps=150", "embed_batch=3", "embed_lr=0.003", *small])
     out = capsys.readouterr().out
     logs = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
@@ -83,3 +84,19 @@ def test_both_stages_learn_and_export(cache: Path, tmp_path: Path, capsys):
     with torch.inference_mode():
         z = model(torch.randn(2, 176, 250))
     assert torch.allclose(z.norm(dim=1), torch.ones(2), atol=1e-5)
+
+
+def test_embedding_stage_can_start_from_a_shipped_trunk(cache: Path, tmp_path: Path):
+    """embed_init copies an earlier model's trunk; with a zero learning rate it stays as it was."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    common = ["--cache", str(cache), "--threads", "1"]
+    tiny = ["val_songs=1", "salience_steps=5", "salience_batch=4", "embed_steps=5", "embed_batch=3"]
+    for run in (first, second):
+        train.main(["salience", *common, "--run", str(run), "--set", *tiny])
+        train.main(["precompute", *common, "--run", str(run)])
+    train.main(["embed", *common, "--run", str(first), "--set", *tiny])
+    shipped = tmp_path / "first.pt"
+    train.main(["export", *common, "--run", str(first), "--out", str(shipped), "--version", "first"])
+    train.main(["embed", *common, "--run", str(second), "--set", *tiny, "embed_lr=0", f"embed_init={shipped}"])
+    head = torch.load(second / "embed.pt", weights_only=False)["model"]["embedding_net.head.weight"]
+    assert torch.equal(head, load_checkpoint(shipped)[0].embedding_net.head.weight)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -52,6 +53,9 @@ class TrainConfig:
     temperature: float = 0.05
     hum_seconds: tuple[float, float] = (4.0, 10.0)
     pitch_shift_bins: int = 8
+    # A melody checkpoint whose trunk starts the embedding stage (fine-tuning an earlier model
+    # on a new front end or more data); "" starts from random weights.
+    embed_init: str = ""
     checkpoint_every: int = 100
 
 
@@ -92,6 +96,20 @@ class _Resumable:
         tmp = self.path.with_suffix(".tmp")
         torch.save({"model": self.model.state_dict(), "opt": self.opt.state_dict(), "step": self.step}, tmp)
         tmp.replace(self.path)
+
+    def checkpoint(self, losses: list[float], t0: float, cfg: TrainConfig, total: int, metrics) -> list[float]:
+        """Every checkpoint_every steps (and at the last): save, and print one JSON log line
+        with the mean loss since the last one, plus `metrics()` every fifth time and at the end.
+
+        Returns the loss list to keep appending to (emptied after a log line)."""
+        if self.step % cfg.checkpoint_every and self.step != total:
+            return losses
+        self.save()
+        msg = {"step": self.step, "loss": float(np.mean(losses)), "s": round(time.time() - t0)}
+        if self.step % (cfg.checkpoint_every * 5) == 0 or self.step == total:
+            msg.update(metrics())
+        print(json.dumps(msg), flush=True)
+        return []
 
 
 # ---------------------------------------------------------------- stage 1: salience
@@ -159,35 +177,40 @@ def train_salience(cache: Path, run: Path, cfg: TrainConfig) -> None:
         opt.step()
         losses.append(loss.item())
         state.step += 1
-        if state.step % cfg.checkpoint_every == 0 or state.step == cfg.salience_steps:
-            state.save()
-            msg = {"step": state.step, "loss": float(np.mean(losses)), "s": round(time.time() - t0)}
-            if state.step % (cfg.checkpoint_every * 5) == 0 or state.step == cfg.salience_steps:
-                msg.update(pitch_accuracy(model, val))
-            print(json.dumps(msg), flush=True)
-            losses = []
+        losses = state.checkpoint(losses, t0, cfg, cfg.salience_steps, lambda: pitch_accuracy(model, val))
 
 
 # ------------------------------------------------------------ stage 2: precompute
-def precompute(cache: Path, run: Path) -> None:
+_precompute_model: MelodyModel | None = None  # each precompute worker's copy of the front end
+
+
+def _load_front_end(run: Path) -> None:
+    global _precompute_model
+    torch.set_num_threads(1)  # one process per core
     model = MelodyModel(ModelDims())
     model.load_state_dict(torch.load(run / "salience.pt", weights_only=False)["model"])
-    model.eval()
+    _precompute_model = model.eval()
+
+
+def _precompute_file(src: Path, out: Path) -> str:
+    d = np.load(src)
+    arrays = {k: d[k] for k in d if not k.startswith(("spec", "hum_spec"))}
+    with torch.inference_mode():
+        for k in [k for k in d if k.startswith("spec") or k == "hum_spec"]:
+            sal = _precompute_model.salience(torch.from_numpy(d[k].astype(np.float32))[None])[0].numpy()
+            arrays[k.replace("spec", "sal")] = np.round(sal * 255).astype(np.uint8)
+    save_npz(out, arrays)
+    return src.name
+
+
+def precompute(cache: Path, run: Path, workers: int = 1) -> None:
     out_dir = run / "salience"
     out_dir.mkdir(exist_ok=True)
-    for i, f in enumerate(_files(cache)):
-        out = out_dir / f.name
-        if out.exists():
-            continue
-        d = np.load(f)
-        arrays = {k: d[k] for k in d if not k.startswith(("spec", "hum_spec"))}
-        with torch.inference_mode():
-            for k in [k for k in d if k.startswith("spec") or k == "hum_spec"]:
-                sal = model.salience(torch.from_numpy(d[k].astype(np.float32))[None])[0].numpy()
-                arrays[k.replace("spec", "sal")] = np.round(sal * 255).astype(np.uint8)
-        save_npz(out, arrays)
-        if i % 50 == 0:
-            print(f"precompute {i}: {f.name}", flush=True)
+    todo = [f for f in _files(cache) if not (out_dir / f.name).exists()]
+    with ProcessPoolExecutor(workers, initializer=_load_front_end, initargs=(run,)) as pool:
+        for i, name in enumerate(pool.map(_precompute_file, todo, [out_dir / f.name for f in todo])):
+            if i % 50 == 0:
+                print(f"precompute {i + 1}/{len(todo)}: {name}", flush=True)
 
 
 # ------------------------------------------------------------------ stage 3: embed
@@ -287,6 +310,8 @@ def train_embed(run: Path, cfg: TrainConfig) -> None:
     print(f"embed: {len(sampler.songs)} training songs, {len(val.songs)} validation songs", flush=True)
     model = MelodyModel(ModelDims())
     model.load_state_dict(torch.load(run / "salience.pt", weights_only=False)["model"])
+    if cfg.embed_init:
+        model.embedding_net.load_state_dict(load_checkpoint(cfg.embed_init)[0].embedding_net.state_dict())
     net = model.embedding_net
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.embed_lr, weight_decay=cfg.embed_weight_decay)
     state = _Resumable(run / "embed.pt", model, opt)
@@ -305,12 +330,7 @@ def train_embed(run: Path, cfg: TrainConfig) -> None:
         opt.step()
         losses.append(loss.item())
         state.step += 1
-        if state.step % cfg.checkpoint_every == 0 or state.step == cfg.embed_steps:
-            state.save()
-            msg = {"step": state.step, "loss": float(np.mean(losses)), "s": round(time.time() - t0)}
-            msg.update(retrieval_metrics(model, val))
-            print(json.dumps(msg), flush=True)
-            losses = []
+        losses = state.checkpoint(losses, t0, cfg, cfg.embed_steps, lambda: retrieval_metrics(model, val))
 
 
 def export(run: Path, out: Path, version: str) -> None:
@@ -331,7 +351,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--run", type=Path, default=Path("runs/melody-v1"))
     parser.add_argument("--out", type=Path, default=Path("humsearch/models/melody.pt"))
     parser.add_argument("--version", default="melody-v1")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of the training stages")
+    parser.add_argument("--workers", type=int, default=1, help="processes of the precompute stage")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override TrainConfig fields")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -345,7 +366,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.stage == "salience":
         train_salience(args.cache, args.run, cfg)
     elif args.stage == "precompute":
-        precompute(args.cache, args.run)
+        precompute(args.cache, args.run, args.workers)
     elif args.stage == "embed":
         train_embed(args.run, cfg)
     else:
