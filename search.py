@@ -79,7 +79,13 @@ def aggregate(hits_per_vector: list[list[SegmentHit]], offsets_s: np.ndarray) ->
 
 
 def search(
-    audio: np.ndarray, *, embedder: Embedder, store: Store, k: int = 10, rerank: bool = True
+    audio: np.ndarray,
+    *,
+    embedder: Embedder,
+    store: Store,
+    k: int = 10,
+    rerank: bool = True,
+    candidates: int = RERANK_CANDIDATES,
 ) -> list[Hit]:
     """The k songs that best match a hummed query.
 
@@ -90,6 +96,7 @@ def search(
         k: how many songs to return.
         rerank: re-order the best kNN candidates by melody alignment. Takes effect only when the
             embedder gives the query a contour with enough melody in it.
+        candidates: how many of the kNN stage's best songs the melody stage re-orders.
 
     Returns:
         Up to k hits, best first.
@@ -104,10 +111,10 @@ def search(
     check_query(audio, embedder.sample_rate)
     ensure_compatible(store.spec(), IndexSpec.for_embedder(embedder), index=store.index)
     query = embedder.embed_query(audio)
-    per_vector = store.knn(query.vectors, k=max(k, MIN_CANDIDATES) * 2)
     rerank = rerank and melody_rerank.can_align(query.melody)
-    ranked = aggregate(per_vector, np.asarray(query.offsets_s, dtype=float))
-    ranked = ranked[: max(k, RERANK_CANDIDATES) if rerank else k]
+    pool = max(k, candidates) if rerank else k
+    per_vector = store.knn(query.vectors, k=max(pool, MIN_CANDIDATES) * 2)
+    ranked = aggregate(per_vector, np.asarray(query.offsets_s, dtype=float))[:pool]
     songs = store.get_songs(best.song_id for best, _, _ in ranked)
     hits = []
     for best, offset, _ in ranked:
@@ -130,11 +137,12 @@ def search(
     return hits[:k]
 
 
-def rerank_hits(hits: list[Hit], songs: dict[str, SongDoc], melody: np.ndarray, *, query_s: float) -> list[Hit]:
+def rerank_hits(hits: list[Hit], songs: dict[str, SongDoc], melody: np.ndarray, *, query_s: float,
+                context_s: float = melody_rerank.CONTEXT_S) -> list[Hit]:
     """Re-order kNN hits by the fused kNN + melody-alignment score (humsearch.melody.rerank.fuse).
 
-    Each song's contour is searched from CONTEXT_S before the kNN stage's playback start to
-    CONTEXT_S after where the query would end if sung at twice the song's speed (MAX_TEMPO_RATIO).
+    Each song's contour is searched from context_s before the kNN stage's playback start to
+    context_s after where the query would end if sung at twice the song's speed (MAX_TEMPO_RATIO).
     A hit's range becomes the aligned range when an alignment was found.
 
     Args:
@@ -142,6 +150,7 @@ def rerank_hits(hits: list[Hit], songs: dict[str, SongDoc], melody: np.ndarray, 
         songs: the hits' documents (with their melody contours).
         melody: the query's contour.
         query_s: query duration in seconds.
+        context_s: seconds searched either side of the kNN match (inf: the whole song).
 
     Returns:
         The same songs, re-ranked, with fused scores.
@@ -149,8 +158,8 @@ def rerank_hits(hits: list[Hit], songs: dict[str, SongDoc], melody: np.ndarray, 
     alignments = []
     for hit in hits:
         region = (
-            hit.start_s - melody_rerank.CONTEXT_S,
-            hit.start_s + query_s * melody_rerank.MAX_TEMPO_RATIO + melody_rerank.CONTEXT_S,
+            hit.start_s - context_s,
+            hit.start_s + query_s * melody_rerank.MAX_TEMPO_RATIO + context_s,
         )
         alignments.append(melody_rerank.align(melody, songs[hit.song_id].melody, song_range_s=region))
     fused = melody_rerank.fuse([h.score for h in hits], alignments)

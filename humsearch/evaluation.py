@@ -164,9 +164,9 @@ def pop909_queries(*, data: Path = DATA_DIR, per_song: int = 3, seed: int = 0, l
 
 
 def run_queries(queries: Sequence[Query], *, embedder, store, k: int = 10, rerank: bool = True,
-                progress: Callable[[int, int], None] | None = None) -> list[QueryResult]:
-    """Search every query (search.search, melody re-ranking on or off); the rank is where the
-    answer's file stem appears."""
+                progress: Callable[[int, int], None] | None = None, **search_options) -> list[QueryResult]:
+    """Search every query (search.search, melody re-ranking on or off, other search() keywords
+    passed on); the rank is where the answer's file stem appears."""
     import librosa
 
     from search import search
@@ -176,7 +176,7 @@ def run_queries(queries: Sequence[Query], *, embedder, store, k: int = 10, reran
         audio = q.audio if q.sr == embedder.sample_rate else librosa.resample(
             q.audio, orig_sr=q.sr, target_sr=embedder.sample_rate)
         t0 = time.perf_counter()
-        hits = search(audio, embedder=embedder, store=store, k=k, rerank=rerank)
+        hits = search(audio, embedder=embedder, store=store, k=k, rerank=rerank, **search_options)
         latency = time.perf_counter() - t0
         stems = [Path(h.path).stem for h in hits]
         rank = stems.index(q.answer) + 1 if q.answer in stems else None

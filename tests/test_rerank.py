@@ -228,3 +228,10 @@ def test_toy_contour_reads_the_pitches() -> None:
     contour = toy_contour(tones(np.array([60, 67, 72]), note_s=0.8))
     assert list(contour[2:8]) == [21] * 6  # MIDI 60 = PITCH_MIDI_LOW (40) + 21 - 1
     assert list(contour[12:18]) == [28] * 6 and list(contour[22:28]) == [33] * 6
+
+
+def test_an_unbounded_range_searches_the_whole_song():
+    rng = np.random.default_rng(7)
+    song = np.repeat(rng.integers(20, 40, 80), 5).astype(np.uint8)
+    query = song[200:320]
+    assert align(query, song, song_range_s=(-np.inf, np.inf)) == align(query, song)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -172,3 +173,32 @@ def test_noisy_excerpt_finds_its_song_and_moment(
     assert hits[0].title == "Gamma"
     assert hits[0].start_s == pytest.approx(3.0)
     assert hits[0].score > hits[1].score + 0.1
+
+
+class MelodyStore(CannedStore):
+    """CannedStore whose songs carry melody contours."""
+
+    def __init__(self, hits: list[list[SegmentHit]], spec: IndexSpec, melodies: dict[str, np.ndarray]) -> None:
+        super().__init__(hits, spec)
+        self.melodies = melodies
+
+    def get_songs(self, ids: Iterable[str]) -> dict[str, SongDoc]:
+        return {i: replace(doc, melody=self.melodies[i]) for i, doc in super().get_songs(ids).items()}
+
+
+def test_melody_stage_reorders_only_its_candidates() -> None:
+    """The song the query's tune comes from is fifth in the kNN stage: re-ranking 3 candidates
+    cannot reach it (the best 3 come back), re-ranking 5 puts it first."""
+    rng = np.random.default_rng(3)
+    melodies = {f"s{i}": np.repeat(rng.integers(20, 40, 60), 5).astype(np.uint8) for i in range(5)}
+    hits = [[seg(f"s{i}", 0.9 - 0.01 * i) for i in range(5)]]
+
+    class TunedQuery(FixedQueryEmbedder):
+        def embed_query(self, audio: np.ndarray) -> QueryEmbedding:
+            return super().embed_query(audio)._replace(melody=melodies["s4"][:150])
+
+    store = MelodyStore(hits, SPEC, melodies)
+    embedder = TunedQuery([0.0])
+    few = search(loud(), embedder=embedder, store=store, k=3, candidates=3)
+    assert sorted(h.song_id for h in few) == ["s0", "s1", "s2"]
+    assert search(loud(), embedder=embedder, store=store, k=3, candidates=5)[0].song_id == "s4"

@@ -114,8 +114,8 @@ def align(
     song = np.asarray(song)
     lo, hi = 0, len(song)
     if song_range_s is not None:
-        lo = max(0, int(np.floor(song_range_s[0] * CONTOUR_RATE)))
-        hi = min(len(song), int(np.ceil(song_range_s[1] * CONTOUR_RATE)))
+        lo = int(np.floor(np.clip(song_range_s[0] * CONTOUR_RATE, 0, len(song))))  # clip first: may be inf
+        hi = int(np.ceil(np.clip(song_range_s[1] * CONTOUR_RATE, 0, len(song))))
     s_idx = voiced(song[lo:hi]) + lo
     if len(s_idx) < (len(q_idx) + 1) // 2:  # the (2,1) step consumes at most 2 query steps per song step
         return None
