@@ -54,8 +54,24 @@ def test_cache_holds_aligned_songs_and_hums(cache: Path):
     for v in range(data.VARIANTS):
         assert d[f"spec{v}"].shape[1] == d[f"mel{v}"].shape[0]
         assert np.mean(d[f"mel{v}"] > 0) > 0.5  # the melody sounds most of the time
+        # the notes are those of the per-frame melody, in the rendering's time and key
+        notes, mel = d[f"notes{v}"], d[f"mel{v}"]
+        frame = int(round((notes[3, 0] + notes[3, 1]) / 2 * 25))
+        assert mel[frame] == notes[3, 2]
     assert d["hum_bounds"][-1, 1] == d["hum_spec"].shape[1] == d["hum_f0"].shape[0]
-    assert len(d["hum_meta"]) == 4
+    assert len(d["hum_bounds"]) == 4
+
+
+def test_a_tune_from_beats_is_cached_at_a_playable_tempo(tmp_path: Path):
+    beats = np.array([[i, i + 1, 60 + (i % 5)] for i in range(32)], dtype=float)
+    mp = pytest.MonkeyPatch()
+    mp.setattr(data, "SOUNDFONTS", ((str(DEFAULT_SOUNDFONT), "tinysoundfont", 1.0),))
+    data.build_tune(tmp_path / "corpus-00000.npz", seed=3, beats=beats)
+    mp.undo()
+    d = np.load(tmp_path / "corpus-00000.npz")
+    onsets = d["notes0"][:, 0]
+    assert 0.3 <= np.median(np.diff(onsets)) <= 0.75  # one beat
+    assert np.mean(d["mel0"] > 0) > 0.5
 
 
 def test_both_stages_learn_and_export(cache: Path, tmp_path: Path, capsys):

@@ -44,14 +44,19 @@ class MelodyEmbedder(Embedder):
             return self.model.salience(spec[None])[0]
 
     def _embed_salience(self, windows: list[torch.Tensor]) -> np.ndarray:
-        out = []
+        """One vector per window. Windows are batched by length, never padded: zero frames would
+        count as silence in the trunk's mean over time (a short query's tempo variants differ
+        in length)."""
+        out = np.zeros((len(windows), self.dims), dtype=np.float32)
+        by_width: dict[int, list[int]] = {}
+        for i, w in enumerate(windows):
+            by_width.setdefault(w.shape[1], []).append(i)
         with torch.inference_mode():
-            for i in range(0, len(windows), BATCH):
-                chunk = windows[i : i + BATCH]
-                width = max(w.shape[1] for w in chunk)
-                batch = torch.stack([F.pad(w, (0, width - w.shape[1])) for w in chunk])
-                out.append(self.model.embedding_net(batch).cpu().numpy())
-        return np.concatenate(out).astype(np.float32)
+            for idx in by_width.values():
+                for j in range(0, len(idx), BATCH):
+                    chunk = idx[j : j + BATCH]
+                    out[chunk] = self.model.embedding_net(torch.stack([windows[i] for i in chunk])).cpu().numpy()
+        return out
 
     def _windows(self, sal: torch.Tensor, hop_s: float) -> tuple[list[torch.Tensor], np.ndarray]:
         n = sal.shape[1]

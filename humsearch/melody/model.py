@@ -36,6 +36,10 @@ class ModelDims:
     embed_dims: int = 128
     trunk_time_pool: int = 2  # salience frames averaged before the trunk (25 -> 12.5 fps)
     trunk_pitch_pool: int = 2  # quarter tones max-pooled to semitones before the trunk
+    # Residual temporal convolutions after the pitch max, at 3.125 steps/s: dilations 1, 2, 4, 8
+    # see about 10 s, so the vector knows the order of a whole phrase's motifs, not just a bag
+    # of 2-second pieces.
+    temporal_dilations: tuple[int, ...] = (1, 2, 4, 8)
 
 
 def normalize_loudness(spec: torch.Tensor) -> torch.Tensor:
@@ -83,8 +87,9 @@ class EmbeddingNet(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         width = c4
         self.temporal = nn.ModuleList(
-            nn.Sequential(nn.Conv1d(width, width, 3, padding=1, bias=False), nn.BatchNorm1d(width), nn.ReLU())
-            for _ in range(2)
+            nn.Sequential(nn.Conv1d(width, width, 3, padding=d, dilation=d, bias=False), nn.BatchNorm1d(width),
+                          nn.ReLU())
+            for d in dims.temporal_dilations
         )
         self.head = nn.Linear(2 * width, dims.embed_dims)
         self.time_pool = dims.trunk_time_pool
@@ -132,8 +137,10 @@ def load_checkpoint(path: str | Path, *, device: str = "cpu") -> tuple[MelodyMod
         raise ModelNotFoundError(f"melody model checkpoint not found: {path}")
     try:
         ckpt = torch.load(path, map_location=device, weights_only=True)
-        dims = ckpt["dims"]
-        model = MelodyModel(ModelDims(**{**dims, "trunk_channels": tuple(dims["trunk_channels"])}))
+        # melody-v1 predates temporal_dilations: it had two undilated layers.
+        dims = {"temporal_dilations": (1, 1), **ckpt["dims"]}
+        model = MelodyModel(ModelDims(**{**dims, "trunk_channels": tuple(dims["trunk_channels"]),
+                                         "temporal_dilations": tuple(dims["temporal_dilations"])}))
         model.load_state_dict(ckpt["state_dict"])
     except (KeyError, RuntimeError, TypeError, ValueError) as exc:
         raise ModelNotFoundError(f"{path} is not a usable melody checkpoint: {exc}") from exc

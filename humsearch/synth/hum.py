@@ -154,19 +154,35 @@ def room_and_mic(audio: np.ndarray, sr: int, rng: np.random.Generator, *, snr_db
     return (0.9 * x / max(np.abs(x).max(), 1e-9)).astype(np.float32)
 
 
-def synthesize_hum(notes: np.ndarray, *, sr: int, rng: np.random.Generator,
-                   tempo: float | None = None, voice: str | None = None) -> Hum:
-    """Sing a melody like a person would.
+@dataclass(frozen=True)
+class SungLine:
+    """What a singer does with a melody, before any sound: pitch and loudness at CONTROL_RATE."""
+
+    midi: np.ndarray  # sung pitch (fractional MIDI) per control step; meaningful where amp > 0
+    amp: np.ndarray  # loudness envelope per control step, 0 = silent
+    note_idx: np.ndarray  # which sung note each control step belongs to
+    notes: np.ndarray  # (n, 3) the notes as sung: start_s, end_s (after lead_in), intended pitch
+    voice: str
+    tempo: float  # sung duration / melody duration
+    lead_in: float  # seconds of silence before the first note
+
+    def f0_frames(self) -> np.ndarray:
+        """Sung pitch per model frame (FRAMES_PER_SECOND), 0 where silent."""
+        n_ctrl = len(self.amp)
+        frame_t = np.arange(int(n_ctrl / CONTROL_RATE * FRAMES_PER_SECOND)) / FRAMES_PER_SECOND
+        idx = np.minimum((frame_t * CONTROL_RATE).astype(int), n_ctrl - 1)
+        return np.where(self.amp[idx] > 0.05, self.midi[idx], 0.0).astype(np.float32)
+
+
+def sing(notes: np.ndarray, *, rng: np.random.Generator, tempo: float | None = None,
+         voice: str | None = None) -> SungLine:
+    """The singer model without the voice: timing, intonation and phrasing of a sung melody.
 
     Args:
         notes: (n, 3) array of (start_s, end_s, midi_pitch), monophonic, in song time.
-        sr: output sample rate.
         rng: randomness source (every choice is drawn from it).
         tempo: hum duration / melody duration; random in [0.7, 1.4] when None.
-        voice: one of VOICES; random when None.
-
-    Returns:
-        Hum with audio, per-frame sung pitch (for supervising the pitch front end) and tempo.
+        voice: one of VOICES; random when None (it sets the singer's range).
     """
     notes = np.asarray(notes, dtype=np.float64)
     tempo = float(rng.uniform(0.7, 1.4)) if tempo is None else tempo
@@ -211,15 +227,31 @@ def synthesize_hum(notes: np.ndarray, *, sr: int, rng: np.random.Generator,
             env = np.maximum(env, dip * np.where(half, joined_prev, joined_next))
         amp[a:b] = env * 10 ** (rng.normal(0, 3) / 20)
         note_idx[a:b] = i
+    return SungLine(midi, amp, note_idx, notes + [lead_in, lead_in, 0], voice, tempo, lead_in)
+
+
+def synthesize_hum(notes: np.ndarray, *, sr: int, rng: np.random.Generator,
+                   tempo: float | None = None, voice: str | None = None) -> Hum:
+    """Sing a melody like a person would.
+
+    Args:
+        notes: (n, 3) array of (start_s, end_s, midi_pitch), monophonic, in song time.
+        sr: output sample rate.
+        rng: randomness source (every choice is drawn from it).
+        tempo: hum duration / melody duration; random in [0.7, 1.4] when None.
+        voice: one of VOICES; random when None.
+
+    Returns:
+        Hum with audio, per-frame sung pitch (for supervising the pitch front end) and tempo.
+    """
+    line = sing(notes, rng=rng, tempo=tempo, voice=voice)
+    amp = line.amp.copy()
+    t = np.arange(len(amp)) / CONTROL_RATE
     # Glide through short gaps (legato) instead of jumping: fill silent f0 with neighbours.
     voiced = amp > 0
-    f0_hz = 440.0 * 2 ** ((np.interp(t, t[voiced], midi[voiced]) - 69) / 12)
-    if voice == "la":
-        amp = _consonants(amp, notes + [lead_in, lead_in, 0], rng)
-    audio = _voice(f0_hz, amp, voice, note_idx, sr, rng)
+    f0_hz = 440.0 * 2 ** ((np.interp(t, t[voiced], line.midi[voiced]) - 69) / 12)
+    if line.voice == "la":
+        amp = _consonants(amp, line.notes, rng)
+    audio = _voice(f0_hz, amp, line.voice, line.note_idx, sr, rng)
     audio = room_and_mic(audio, sr, rng)
-
-    frame_t = np.arange(int(total * FRAMES_PER_SECOND)) / FRAMES_PER_SECOND
-    idx = np.minimum((frame_t * CONTROL_RATE).astype(int), n_ctrl - 1)
-    f0_frames = np.where(amp[idx] > 0.05, midi[idx], 0.0)
-    return Hum(audio=audio, f0_midi=f0_frames.astype(np.float32), tempo=tempo)
+    return Hum(audio=audio, f0_midi=line.f0_frames(), tempo=line.tempo)

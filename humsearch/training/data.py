@@ -1,17 +1,22 @@
 """Build the training cache: rendered songs and synthetic hums as log-spectrograms.
 
-    python -m humsearch.training.data --out cache/train [--workers 2] [--limit N]
+    python -m humsearch.training.data --out cache/train --workers 2 --pop909 809 --tunes 800 \
+        --corpus 1200
 
-    python -m humsearch.training.data --out cache/train --tunes 1000   # plus procedural tunes
-
-Per POP909 training song (the hold-out list is never touched), and per procedural folk-like
-tune (humsearch.synth.tunes, with a backing band from humsearch.synth.accompany), one .npz holds:
-  - `spec{v}` (float16, N_SPEC_BINS x frames): variant v of the full arrangement, rendered
-    with a random SoundFont, random General MIDI programs (voice-like leads included),
-    key, tempo, mix levels and sometimes drums; `mel{v}`: the melody's MIDI pitch per frame
-    (0 = none); `scale{v}`: render time / original MIDI time.
-  - `hum_spec` (concatenated hums), `hum_f0`, `hum_bounds` (frame ranges), `hum_meta`
-    (start of the hummed passage in original MIDI seconds, hum tempo).
+Three sources of melodies, all training material:
+  - POP909 training songs (the hold-out list is never touched): a random excerpt of
+    EXCERPT_S of the full arrangement (MELODY + BRIDGE + PIANO, `arrange`);
+  - procedural folk-like tunes (humsearch.synth.tunes) with a backing band
+    (humsearch.synth.accompany);
+  - public-domain tunes of music21's corpus (humsearch.training.corpus_tunes, no Essen:
+    MIR-QBSH's distractors are Essen tunes) with a backing band.
+Per song, one .npz holds:
+  - `spec{v}` (float16, N_SPEC_BINS x frames): variant v of the song, rendered with a random
+    SoundFont, random General MIDI programs (voice-like leads included), key, tempo, mix
+    levels and sometimes drums; `mel{v}`: the melody's MIDI pitch per frame (0 = none);
+    `notes{v}`: the melody as (start_s, end_s, MIDI pitch) in this rendering's time and key;
+  - `hum_spec` (concatenated hums), `hum_f0`, `hum_bounds` (frame ranges): a few synthetic
+    hums, for the salience stage (the embedding stage sings its own, see training.hums).
 Re-running skips songs already cached, so an interrupted build resumes.
 """
 
@@ -32,6 +37,7 @@ from humsearch.synth.hum import synthesize_hum
 from humsearch.synth.accompany import accompany
 from humsearch.synth.render import render_midi
 from humsearch.synth.tunes import random_tune
+from humsearch.training.corpus_tunes import load_tunes
 
 DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 HOLDOUT_FILE = Path(__file__).with_name("pop909_holdout.txt")
@@ -45,8 +51,11 @@ LEAD_PROGRAMS = (0, 4, 11, 16, 19, 22, 24, 25, 26, 40, 41, 48, 52, 53, 54, 56, 5
                  66, 68, 71, 73, 74, 75, 78, 79, 80, 81, 82, 85, 91)
 ACCOMP_PROGRAMS = (0, 1, 2, 4, 5, 6, 7, 11, 16, 19, 24, 25, 26, 27, 29, 32, 33, 35, 46, 48, 49,
                    50, 88, 89, 90, 92, 94)
-VARIANTS = 2
-HUMS_PER_SONG = 8
+VARIANTS = 1
+HUMS_PER_SONG = 2
+EXCERPT_S = 75.0  # seconds of a POP909 arrangement rendered: room for many hummed passages
+MAX_TUNE_S = 90.0  # corpus tunes are cut here
+CORPUS_FILE = Path("cache/train/corpus-tunes.npz")
 
 
 def holdout_ids() -> set[str]:
@@ -122,10 +131,10 @@ def _render_variant(midi: pretty_midi.PrettyMIDI, melody: np.ndarray, rng: np.ra
 
 def _hums(mel: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """HUMS_PER_SONG hums of 8-16 s passages starting anywhere in the melody."""
-    specs, f0s, bounds, meta = [], [], [], []
+    specs, f0s, bounds = [], [], []
     end = mel[-1, 1]
     tries = 0
-    while len(meta) < HUMS_PER_SONG and tries < 50:
+    while len(bounds) < HUMS_PER_SONG and tries < 50:
         tries += 1
         length = rng.uniform(8, 16)
         start = rng.uniform(max(mel[0, 0] - 1, 0), max(end - length, 1))
@@ -139,10 +148,8 @@ def _hums(mel: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
         specs.append(spec[:, :n].astype(np.float16))
         f0s.append(hum.f0_midi[:n])
         bounds.append((at, at + n))
-        # Where the hum's first note sits in song time: the hum adds a lead-in before it.
-        meta.append((sel[0, 0], hum.tempo, float(np.argmax(hum.f0_midi[:n] > 0)) / FRAMES_PER_SECOND))
     return {"hum_spec": np.concatenate(specs, axis=1), "hum_f0": np.concatenate(f0s).astype(np.float32),
-            "hum_bounds": np.array(bounds, dtype=np.int64), "hum_meta": np.array(meta, dtype=np.float32)}
+            "hum_bounds": np.array(bounds, dtype=np.int64)}
 
 
 def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -153,63 +160,105 @@ def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     os.replace(tmp, path)
 
 
+def _excerpt(midi: pretty_midi.PrettyMIDI, start: float, length: float) -> pretty_midi.PrettyMIDI:
+    """The notes that start within [start, start + length), moved to start at 0."""
+    out = pretty_midi.PrettyMIDI()
+    for inst in midi.instruments:
+        new = pretty_midi.Instrument(program=inst.program, is_drum=inst.is_drum, name=inst.name)
+        new.notes = [pretty_midi.Note(n.velocity, n.pitch, n.start - start, min(n.end, start + length) - start)
+                     for n in inst.notes if start <= n.start < start + length]
+        out.instruments.append(new)
+    return out
+
+
+def _with_band(melody: np.ndarray, beat_s: float, rng: np.random.Generator) -> pretty_midi.PrettyMIDI:
+    """A lead instrument playing `melody` over a generated band, a little under the tune."""
+    midi = pretty_midi.PrettyMIDI()
+    lead = pretty_midi.Instrument(program=int(rng.choice(LEAD_PROGRAMS)), name="MELODY")
+    vel = int(rng.integers(75, 115))
+    lead.notes = [pretty_midi.Note(vel, int(p), a, b) for a, b, p in melody]
+    band = accompany(melody, rng=rng, tempo_bpm=60.0 / beat_s)
+    gain = rng.uniform(0.45, 1.0)  # the band under the tune by a random amount
+    for inst in band:
+        for n in inst.notes:
+            n.velocity = int(np.clip(n.velocity * gain, 1, 127))
+    midi.instruments = [lead, *band]
+    return midi
+
+
+def _save_song(out_path: Path, renderings: list[tuple[pretty_midi.PrettyMIDI, np.ndarray]],
+               mel: np.ndarray, rng: np.random.Generator) -> str:
+    """Render each (midi, melody notes in its time and key); hums are sung from `mel`."""
+    arrays: dict[str, np.ndarray] = {}
+    for v, (midi, notes) in enumerate(renderings):
+        arrays[f"spec{v}"], arrays[f"mel{v}"] = _render_variant(midi, notes, rng)
+        arrays[f"notes{v}"] = np.asarray(notes, dtype=np.float32)
+    save_npz(out_path, {**arrays, **_hums(mel, rng)})
+    return out_path.name
+
+
 def build_song(midi_path: Path, out_path: Path, seed: int) -> str:
-    """Cache a POP909 song: VARIANTS random arrangements and its hums."""
+    """Cache a POP909 song: VARIANTS random arrangements of an excerpt, and its hums."""
     rng = np.random.default_rng(seed)
     midi = pretty_midi.PrettyMIDI(str(midi_path))
     mel = melody_notes(midi)
-    arrays: dict[str, np.ndarray] = {}
-    for v in range(VARIANTS):
+    start = float(rng.uniform(max(mel[0, 0] - 2, 0), max(mel[-1, 1] - EXCERPT_S, mel[0, 0])))
+    renderings = []
+    for _ in range(VARIANTS):
+        # Arranged whole (the drums follow the song's own beat grid), rendered as an excerpt.
         arranged, transpose, scale = arrange(midi, rng)
-        arrays[f"spec{v}"], arrays[f"mel{v}"] = _render_variant(arranged, mel * [scale, scale, 1] + [0, 0, transpose], rng)
-        arrays[f"scale{v}"] = np.float32(scale)
-    save_npz(out_path, {**arrays, **_hums(mel, rng)})
-    return out_path.name
+        notes = mel * [scale, scale, 1] + [0, 0, transpose]
+        a, length = start * scale, EXCERPT_S * scale
+        notes = notes[(notes[:, 0] >= a) & (notes[:, 0] < a + length)] - [a, a, 0]
+        renderings.append((_excerpt(arranged, a, length), notes))
+    mel = mel[(mel[:, 0] >= start) & (mel[:, 0] < start + EXCERPT_S)] - [start, start, 0]
+    return _save_song(out_path, renderings, mel, rng)
 
 
-def build_tune(out_path: Path, seed: int) -> str:
-    """Cache a procedural folk-like tune: VARIANTS renderings with a backing band, and its hums."""
+def build_tune(out_path: Path, seed: int, beats: np.ndarray | None = None) -> str:
+    """Cache a tune with a backing band: procedural (beats None) or a corpus tune given in
+    beats, at a random tempo in a range a lead instrument plays; and its hums."""
     rng = np.random.default_rng(seed)
-    mel, beat_s = random_tune(rng)
-    arrays: dict[str, np.ndarray] = {}
-    for v in range(VARIANTS):
-        transpose = int(rng.integers(-5, 6))
-        notes = mel + [0, 0, transpose]
-        midi = pretty_midi.PrettyMIDI()
-        lead = pretty_midi.Instrument(program=int(rng.choice(LEAD_PROGRAMS)), name="MELODY")
-        vel = int(rng.integers(80, 115))
-        lead.notes = [pretty_midi.Note(vel, int(p), a, b) for a, b, p in notes]
-        band = accompany(notes, rng=rng, tempo_bpm=60.0 / beat_s)
-        for inst in band:  # the band a little under the tune, by a random amount
-            gain = rng.uniform(0.5, 1.0)
-            for n in inst.notes:
-                n.velocity = int(np.clip(n.velocity * gain, 1, 127))
-        midi.instruments = [lead, *band]
-        arrays[f"spec{v}"], arrays[f"mel{v}"] = _render_variant(midi, notes, rng)
-        arrays[f"scale{v}"] = np.float32(1.0)
-    save_npz(out_path, {**arrays, **_hums(mel, rng)})
-    return out_path.name
+    if beats is None:
+        mel, beat_s = random_tune(rng)
+    else:
+        beat_s = float(rng.uniform(0.3, 0.75))
+        mel = beats * [beat_s, beat_s, 1]
+        mel[:, 1] = mel[:, 0] + (mel[:, 1] - mel[:, 0]) * rng.uniform(0.75, 0.98)  # articulation
+        mel = mel[mel[:, 0] < MAX_TUNE_S] + [0, 0, int(np.round((67 - np.median(mel[:, 2])) / 12)) * 12]
+    renderings = []
+    for _ in range(VARIANTS):
+        notes = mel + [0, 0, int(rng.integers(-5, 6))]
+        renderings.append((_with_band(notes, beat_s, rng), notes))
+    return _save_song(out_path, renderings, mel, rng)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("cache/train"))
-    parser.add_argument("--pop909", type=Path, default=DATA_DIR / "pop909")
+    parser.add_argument("--data", type=Path, default=DATA_DIR, help="folder holding pop909/")
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--limit", type=int, default=None, help="only the first N training songs")
-    parser.add_argument("--tunes", type=int, default=0, help="also build N procedural folk-like tunes")
+    parser.add_argument("--pop909", type=int, default=809, help="POP909 training songs (excerpts)")
+    parser.add_argument("--tunes", type=int, default=0, help="procedural folk-like tunes")
+    parser.add_argument("--corpus", type=int, default=0, help="music21 corpus tunes (corpus_tunes output)")
+    parser.add_argument("--corpus-file", type=Path, default=CORPUS_FILE)
     args = parser.parse_args()
     held = holdout_ids()
-    songs = [p for p in sorted(args.pop909.glob("*.mid")) if p.stem not in held][: args.limit]
+    songs = [p for p in sorted((args.data / "pop909").glob("*.mid")) if p.stem not in held][: args.pop909]
     args.out.mkdir(parents=True, exist_ok=True)
-    todo = [(p, args.out / f"pop909-{p.stem}.npz", int(p.stem)) for p in songs
-            if not (args.out / f"pop909-{p.stem}.npz").exists()]
-    tunes = [(args.out / f"tune-{i:05d}.npz", 1_000_000 + i) for i in range(args.tunes)]
-    tunes = [t for t in tunes if not t[0].exists()]
-    print(f"{len(songs)} training songs, {len(todo)} to build; {len(tunes)} tunes to build", flush=True)
+    jobs = [(build_song, p, args.out / f"pop909-{p.stem}.npz", int(p.stem)) for p in songs]
+    jobs += [(build_tune, args.out / f"tune-{i:05d}.npz", 1_000_000 + i) for i in range(args.tunes)]
+    if args.corpus:
+        tunes = load_tunes(args.corpus_file)
+        picks = np.random.default_rng(0).permutation(len(tunes))[: args.corpus]
+        jobs += [(build_tune, args.out / f"corpus-{i:05d}.npz", 2_000_000 + int(i), tunes[i]) for i in picks]
+    jobs = [j for j in jobs if not (j[2] if j[0] is build_song else j[1]).exists()]
+    # Interleaved, so that a build stopped early holds some of every source.
+    jobs = [jobs[i] for i in np.random.default_rng(1).permutation(len(jobs))]
+    print(f"{len(jobs)} songs to build", flush=True)
     with ProcessPoolExecutor(args.workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
-        jobs = [pool.submit(build_song, *t) for t in todo] + [pool.submit(build_tune, *t) for t in tunes]
-        for i, job in enumerate(jobs):
+        futures = [pool.submit(*job) for job in jobs]
+        for i, job in enumerate(futures):
             print(f"[{i + 1}/{len(jobs)}] {job.result()}", flush=True)
 
 

@@ -31,7 +31,9 @@ from humsearch.constants import FRAMES_PER_SECOND, N_PITCH_BINS, WINDOW_S
 from humsearch.embedders.melody import QUERY_STRETCHES  # train with the tempo variants search uses
 from humsearch.melody.features import pitch_bin
 from humsearch.melody.model import MelodyModel, ModelDims, load_checkpoint, save_checkpoint
+from humsearch.synth.hum import sing
 from humsearch.training.data import save_npz
+from humsearch.training.hums import hum_salience
 
 
 
@@ -45,6 +47,9 @@ class TrainConfig:
     salience_frames: int = 128
     salience_lr: float = 2e-3
     salience_sigma_bins: float = 1.0
+    # A melody checkpoint whose front end starts the salience stage (more training on new
+    # renderings); "" starts from random weights.
+    salience_init: str = ""
     # stage 3
     embed_steps: int = 6000
     embed_batch: int = 128
@@ -53,6 +58,7 @@ class TrainConfig:
     temperature: float = 0.05
     hum_seconds: tuple[float, float] = (4.0, 10.0)
     pitch_shift_bins: int = 8
+    song_gain_db: float = 12.0  # song windows scaled by -12..+6 dB of salience
     # A melody checkpoint whose trunk starts the embedding stage (fine-tuning an earlier model
     # on a new front end or more data); "" starts from random weights.
     embed_init: str = ""
@@ -163,6 +169,8 @@ def train_salience(cache: Path, run: Path, cfg: TrainConfig) -> None:
     items, val = _load_salience_data(train_files), _load_salience_data(val_files)
     print(f"salience: {len(items)} training items, {len(val)} validation items", flush=True)
     model = MelodyModel(ModelDims())
+    if cfg.salience_init:
+        model.salience_net.load_state_dict(load_checkpoint(cfg.salience_init)[0].salience_net.state_dict())
     opt = torch.optim.Adam(model.salience_net.parameters(), lr=cfg.salience_lr)
     state = _Resumable(run / "salience.pt", model, opt)
     rng = np.random.default_rng(cfg.seed + state.step)
@@ -225,66 +233,68 @@ def _shift_pitch(x: np.ndarray, bins: int) -> np.ndarray:
 
 
 class PairSampler:
-    """(hum crop, song window) pairs: the song window contains the hummed passage."""
+    """(hum crop, song window) pairs: a hum freshly sung from the song's notes, drawn as salience
+    (humsearch.training.hums), and a window of the song's salience that contains the passage."""
 
     def __init__(self, files: list[Path], cfg: TrainConfig, rng: np.random.Generator):
         self.cfg, self.rng = cfg, rng
         self.songs = []
         for f in files:
-            d = np.load(f)
-            variants = []
-            v = 0
-            while f"sal{v}" in d:
-                variants.append((d[f"sal{v}"], float(d[f"scale{v}"])))
-                v += 1
-            self.songs.append({"variants": variants, "hum": d["hum_sal"], "bounds": d["hum_bounds"],
-                               "meta": d["hum_meta"]})
+            with np.load(f) as d:
+                v = 0
+                while f"sal{v}" in d:
+                    if d[f"sal{v}"].shape[1] >= _window_frames() and len(d[f"notes{v}"]) >= 8:
+                        self.songs.append((d[f"sal{v}"], d[f"notes{v}"].astype(np.float64)))
+                    v += 1
 
-    def _stretch(self, x: np.ndarray, factor: float) -> np.ndarray:
+    @staticmethod
+    def _stretch(x: np.ndarray, factor: float) -> np.ndarray:
         """Resample the time axis of (bins, T) by factor (>1 = longer)."""
-        t = torch.from_numpy(x.astype(np.float32))[None]
+        t = torch.from_numpy(x)[None]
         n = max(int(round(x.shape[1] * factor)), 2)
         return F.interpolate(t, size=n, mode="linear", align_corners=False)[0].numpy()
 
-    def pair(self, song: dict, hum_frames: int) -> tuple[np.ndarray, np.ndarray] | None:
-        rng, W = self.rng, _window_frames()
-        h = int(rng.integers(len(song["bounds"])))
-        a, b = song["bounds"][h]
-        melody_start, tempo, lead = song["meta"][h]
-        hum = song["hum"][:, a:b].astype(np.float32) / 255
-        sal, scale = song["variants"][int(rng.integers(len(song["variants"])))]
-        # The query side is tried at a few tempi at search time; train with the one that
-        # comes closest to the song's tempo so training matches what search will compare.
-        ratio = scale / tempo
-        stretch = min(QUERY_STRETCHES, key=lambda s: abs(np.log(s / ratio)))
-        hum = self._stretch(hum, stretch * rng.uniform(0.97, 1.03))
-        if hum.shape[1] < hum_frames:
+    def pair(self, song: tuple[np.ndarray, np.ndarray], hum_frames: int) -> tuple[np.ndarray, np.ndarray] | None:
+        rng, W, fps = self.rng, _window_frames(), FRAMES_PER_SECOND
+        sal, notes = song
+        tempo = rng.uniform(0.7, 1.4)  # hum duration / song duration
+        # Search compares the query at a few tempi; train with the variant that comes closest
+        # to undoing the singer's tempo, as search will.
+        stretch = min(QUERY_STRETCHES, key=lambda s: abs(np.log(s * tempo))) * rng.uniform(0.97, 1.03)
+        song_s = hum_frames / fps / (tempo * stretch)  # song seconds the crop will cover
+        start = rng.uniform(notes[0, 0] - 0.5, max(notes[-1, 1] - song_s, notes[0, 0]))
+        sel = notes[(notes[:, 0] >= start) & (notes[:, 0] < start + song_s + 1.0)]
+        if len(sel) < 3:
             return None
-        u = int(rng.integers(0, hum.shape[1] - hum_frames + 1))
-        crop = hum[:, u : u + hum_frames]
-        # crop start/end in song frames
-        hum_s = lambda fr: (fr / stretch / FRAMES_PER_SECOND - lead) / tempo  # noqa: E731
-        s0 = (melody_start + hum_s(u)) * scale * FRAMES_PER_SECOND
-        s1 = (melody_start + hum_s(u + hum_frames)) * scale * FRAMES_PER_SECOND
+        line = sing(sel - [sel[0, 0], sel[0, 0], 0], rng=rng, tempo=tempo)
+        hum = self._stretch(hum_salience(line, rng), stretch)
+        hum = hum[:, int(line.lead_in * fps * stretch) :][:, :hum_frames]
+        if hum.shape[1] < hum_frames // 2 or hum.max() < 0.3:
+            return None
+        if hum.shape[1] < hum_frames:  # the passage ran out: the query ends early
+            hum = np.pad(hum, ((0, 0), (0, hum_frames - hum.shape[1])))
+        # The song window holds the passage [sel start, + song_s] wherever it fits.
+        s0, s1 = sel[0, 0] * fps, (sel[0, 0] + song_s) * fps
         lo, hi = (s1 - W, s0) if s1 - s0 <= W else ((s0 + s1 - W) / 2,) * 2
-        start = int(np.clip(rng.uniform(lo, hi), 0, max(sal.shape[1] - W, 0)))
-        window = sal[:, start : start + W].astype(np.float32) / 255
-        if window.shape[1] < W or crop.max() < 0.3:
-            return None
+        at = int(np.clip(rng.uniform(lo, hi), 0, sal.shape[1] - W))
+        window = sal[:, at : at + W].astype(np.float32) / 255
+        if self.cfg.song_gain_db:  # songs whose melody the front end hears faintly
+            window = np.clip(window * 10 ** (rng.uniform(-1, 0.5) * self.cfg.song_gain_db / 20), 0, 1)
         shift = int(rng.integers(-self.cfg.pitch_shift_bins, self.cfg.pitch_shift_bins + 1))
-        return _shift_pitch(crop, shift), window
+        return _shift_pitch(hum, shift), window
 
     def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         seconds = self.rng.uniform(*self.cfg.hum_seconds)
         hum_frames = int(seconds * FRAMES_PER_SECOND)
         hums, wins = [], []
-        for i in self.rng.permutation(len(self.songs)):
-            p = self.pair(self.songs[i], hum_frames)
-            if p is not None:
-                hums.append(p[0])
-                wins.append(p[1])
-            if len(hums) == n:
-                break
+        order = self.rng.permutation(len(self.songs))
+        for i in order[:n]:  # one pair per song: a repeated chorus never acts as a negative
+            for _ in range(4):  # a passage with too few notes is drawn again
+                p = self.pair(self.songs[i], hum_frames)
+                if p is not None:
+                    hums.append(p[0])
+                    wins.append(p[1])
+                    break
         return torch.from_numpy(np.stack(hums)), torch.from_numpy(np.stack(wins))
 
 
