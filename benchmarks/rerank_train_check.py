@@ -41,7 +41,9 @@ def load_contours(cache: Path, checkpoint: str, songs: int, hums: int) -> tuple[
 
     model = MelodyEmbedder.load(checkpoint).model
     held_out = {f"pop909-{h}" for h in holdout_ids()}
-    files = [f for f in sorted(cache.glob("pop909-*.npz")) if f.stem not in held_out][:songs]
+    # Files of a build that predates hum_meta (data.py before it was restored) are skipped.
+    files = [f for f in sorted(cache.glob("pop909-*.npz")) if f.stem not in held_out and "hum_meta" in np.load(f)]
+    files = files[:songs]
 
     def contour(spec: np.ndarray) -> np.ndarray:
         with torch.inference_mode():

@@ -1,6 +1,6 @@
 """Public-domain melodies from music21's corpus, for training (never MIR-QBSH, never Essen).
 
-    python -m humsearch.training.corpus_tunes --out cache/train/corpus-tunes.npz [--workers 2]
+    python -m humsearch.training.corpus_tunes --out cache/corpus-tunes.npz [--workers 2]
 
 Fiddle tunes and airs (Ryan's Mammoth Collection, O'Neill's 1850, Aird's Airs, the Nottingham
 folk-tune set, two folk miscellanies) and the soprano lines of Bach's chorales (hymn tunes).
@@ -99,7 +99,7 @@ def load_tunes(path: Path) -> list[np.ndarray]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path("cache/train/corpus-tunes.npz"))
+    parser.add_argument("--out", type=Path, default=Path("cache/corpus-tunes.npz"))
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     paths = corpus_paths()

@@ -15,7 +15,9 @@ Per song, one .npz holds:
     SoundFont, random General MIDI programs (voice-like leads included), key, tempo, mix
     levels and sometimes drums; `mel{v}`: the melody's MIDI pitch per frame (0 = none);
     `notes{v}`: the melody as (start_s, end_s, MIDI pitch) in this rendering's time and key;
-  - `hum_spec` (concatenated hums), `hum_f0`, `hum_bounds` (frame ranges): a few synthetic
+    `scale{v}`: rendering time / the melody's own time;
+  - `hum_spec` (concatenated hums), `hum_f0`, `hum_bounds` (frame ranges), `hum_meta` (start
+    of the hummed passage in the melody's own seconds, hum tempo, lead-in): a few synthetic
     hums, for the salience stage (the embedding stage sings its own, see training.hums).
 Re-running skips songs already cached, so an interrupted build resumes.
 """
@@ -55,7 +57,7 @@ VARIANTS = 1
 HUMS_PER_SONG = 2
 EXCERPT_S = 75.0  # seconds of a POP909 arrangement rendered: room for many hummed passages
 MAX_TUNE_S = 90.0  # corpus tunes are cut here
-CORPUS_FILE = Path("cache/train/corpus-tunes.npz")
+CORPUS_FILE = Path("cache/corpus-tunes.npz")
 
 
 def holdout_ids() -> set[str]:
@@ -131,7 +133,7 @@ def _render_variant(midi: pretty_midi.PrettyMIDI, melody: np.ndarray, rng: np.ra
 
 def _hums(mel: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """HUMS_PER_SONG hums of 8-16 s passages starting anywhere in the melody."""
-    specs, f0s, bounds = [], [], []
+    specs, f0s, bounds, meta = [], [], [], []
     end = mel[-1, 1]
     tries = 0
     while len(bounds) < HUMS_PER_SONG and tries < 50:
@@ -148,8 +150,10 @@ def _hums(mel: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
         specs.append(spec[:, :n].astype(np.float16))
         f0s.append(hum.f0_midi[:n])
         bounds.append((at, at + n))
+        # Where the hum's first note sits in song time: the hum adds a lead-in before it.
+        meta.append((sel[0, 0], hum.tempo, float(np.argmax(hum.f0_midi[:n] > 0)) / FRAMES_PER_SECOND))
     return {"hum_spec": np.concatenate(specs, axis=1), "hum_f0": np.concatenate(f0s).astype(np.float32),
-            "hum_bounds": np.array(bounds, dtype=np.int64)}
+            "hum_bounds": np.array(bounds, dtype=np.int64), "hum_meta": np.array(meta, dtype=np.float32)}
 
 
 def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -186,13 +190,14 @@ def _with_band(melody: np.ndarray, beat_s: float, rng: np.random.Generator) -> p
     return midi
 
 
-def _save_song(out_path: Path, renderings: list[tuple[pretty_midi.PrettyMIDI, np.ndarray]],
+def _save_song(out_path: Path, renderings: list[tuple[pretty_midi.PrettyMIDI, np.ndarray, float]],
                mel: np.ndarray, rng: np.random.Generator) -> str:
-    """Render each (midi, melody notes in its time and key); hums are sung from `mel`."""
+    """Render each (midi, melody notes in its time and key, time scale); hums are sung from `mel`."""
     arrays: dict[str, np.ndarray] = {}
-    for v, (midi, notes) in enumerate(renderings):
+    for v, (midi, notes, scale) in enumerate(renderings):
         arrays[f"spec{v}"], arrays[f"mel{v}"] = _render_variant(midi, notes, rng)
         arrays[f"notes{v}"] = np.asarray(notes, dtype=np.float32)
+        arrays[f"scale{v}"] = np.float32(scale)
     save_npz(out_path, {**arrays, **_hums(mel, rng)})
     return out_path.name
 
@@ -210,7 +215,7 @@ def build_song(midi_path: Path, out_path: Path, seed: int) -> str:
         notes = mel * [scale, scale, 1] + [0, 0, transpose]
         a, length = start * scale, EXCERPT_S * scale
         notes = notes[(notes[:, 0] >= a) & (notes[:, 0] < a + length)] - [a, a, 0]
-        renderings.append((_excerpt(arranged, a, length), notes))
+        renderings.append((_excerpt(arranged, a, length), notes, scale))
     mel = mel[(mel[:, 0] >= start) & (mel[:, 0] < start + EXCERPT_S)] - [start, start, 0]
     return _save_song(out_path, renderings, mel, rng)
 
@@ -229,7 +234,7 @@ def build_tune(out_path: Path, seed: int, beats: np.ndarray | None = None) -> st
     renderings = []
     for _ in range(VARIANTS):
         notes = mel + [0, 0, int(rng.integers(-5, 6))]
-        renderings.append((_with_band(notes, beat_s, rng), notes))
+        renderings.append((_with_band(notes, beat_s, rng), notes, 1.0))
     return _save_song(out_path, renderings, mel, rng)
 
 

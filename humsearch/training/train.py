@@ -312,12 +312,25 @@ def retrieval_metrics(model: MelodyModel, sampler: PairSampler, n_batches: int =
     return {"val_top1": float(np.mean(r == 0)), "val_mrr": float(np.mean(1 / (r + 1))), "val_n": len(sampler.songs)}
 
 
-def train_embed(run: Path, cfg: TrainConfig) -> None:
+class _Batches(torch.utils.data.IterableDataset):
+    """Training batches drawn in a loader process, so that singing hums overlaps the training step."""
+
+    def __init__(self, files: list[Path], cfg: TrainConfig, seed: int):
+        self.files, self.cfg, self.seed = files, cfg, seed
+
+    def __iter__(self):  # noqa: ANN204
+        info = torch.utils.data.get_worker_info()
+        rng = np.random.default_rng([self.seed, info.id if info else 0])
+        sampler = PairSampler(self.files, self.cfg, rng)
+        while True:
+            yield sampler.batch(self.cfg.embed_batch)
+
+
+def train_embed(run: Path, cfg: TrainConfig, workers: int = 1) -> None:
     files = _files(run / "salience")
     train_files, val_files = _split(files, cfg)
-    rng = np.random.default_rng(cfg.seed)
-    sampler, val = PairSampler(train_files, cfg, rng), PairSampler(val_files, cfg, np.random.default_rng(1))
-    print(f"embed: {len(sampler.songs)} training songs, {len(val.songs)} validation songs", flush=True)
+    val = PairSampler(val_files, cfg, np.random.default_rng(1))
+    print(f"embed: {len(train_files)} training songs, {len(val.songs)} validation songs", flush=True)
     model = MelodyModel(ModelDims())
     model.load_state_dict(torch.load(run / "salience.pt", weights_only=False)["model"])
     if cfg.embed_init:
@@ -325,12 +338,15 @@ def train_embed(run: Path, cfg: TrainConfig) -> None:
     net = model.embedding_net
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.embed_lr, weight_decay=cfg.embed_weight_decay)
     state = _Resumable(run / "embed.pt", model, opt)
+    # Seeded by the step, so a resumed run does not replay the batches it already saw.
+    batches = iter(torch.utils.data.DataLoader(_Batches(train_files, cfg, cfg.seed + state.step), batch_size=None,
+                                               num_workers=workers, prefetch_factor=4 if workers else None))
     t0, losses = time.time(), []
     while state.step < cfg.embed_steps:
         warm = min(1.0, (state.step + 1) / 200)
         for g in opt.param_groups:
             g["lr"] = cfg.embed_lr * warm * 0.5 * (1 + np.cos(np.pi * state.step / cfg.embed_steps))
-        h, w = sampler.batch(cfg.embed_batch)
+        h, w = next(batches)
         zh, zw = net(h), net(w)
         logits = zh @ zw.T / cfg.temperature
         labels = torch.arange(len(zh))
@@ -362,7 +378,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("humsearch/models/melody.pt"))
     parser.add_argument("--version", default="melody-v1")
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the training stages")
-    parser.add_argument("--workers", type=int, default=1, help="processes of the precompute stage")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes of the precompute stage; batch-drawing processes of the embed stage (0: none)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override TrainConfig fields")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -378,7 +395,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.stage == "precompute":
         precompute(args.cache, args.run, args.workers)
     elif args.stage == "embed":
-        train_embed(args.run, cfg)
+        train_embed(args.run, cfg, args.workers)
     else:
         export(args.run, args.out, args.version)
 
