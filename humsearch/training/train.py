@@ -1,16 +1,21 @@
-"""Train the melody model in two stages on the CPU; every stage checkpoints and resumes.
+"""Train the melody model in stages on the CPU; every stage checkpoints and resumes.
 
-    python -m humsearch.training.train salience --cache cache/train --run runs/melody-v1
-    python -m humsearch.training.train precompute --cache cache/train --run runs/melody-v1
-    python -m humsearch.training.train embed --run runs/melody-v1
-    python -m humsearch.training.train export --run runs/melody-v1 --out humsearch/models/melody.pt
+    python -m humsearch.training.train salience --cache cache/train --run runs/melody-v2 \
+        --set salience_init=<melody-v1 checkpoint> salience_steps=1000 salience_lr=0.0005
+    python -m humsearch.training.train precompute --cache cache/train --run runs/melody-v2 --workers 2
+    python -m humsearch.training.train embed --run runs/melody-v2 --workers 1 --set embed_steps=3000
+    python -m humsearch.training.train export --run runs/melody-v2 --out humsearch/models/melody.pt \
+        --version melody-v2
 
 1. salience: the front end learns, frame by frame, the pitch of the melody (songs: the
-   MIDI melody line; hums: the synthesized pitch). Supervised, converges in minutes.
-2. precompute: the frozen front end turns every cached song and hum into salience maps.
+   MIDI melody line; hums: the synthesized pitch). Supervised; it can start from an earlier
+   checkpoint's front end (salience_init) and go on learning on new renderings.
+2. precompute: the frozen front end turns every cached song (and hum) into salience maps.
 3. embed: the siamese trunk learns with InfoNCE (in-batch negatives, one pair per song in
    a batch so repeated choruses never act as negatives) to put a hum next to the song
-   window it imitates, across keys, tempi, voices and arrangements.
+   window it imitates, across keys, tempi, voices and arrangements. The song side is the
+   front end's salience of the rendered song; the query side is a hum sung afresh for every
+   pair from the song's melody notes (humsearch.training.hums).
 Hyperparameters live in TrainConfig and are saved into the run folder.
 """
 
@@ -374,9 +379,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stage", choices=["salience", "precompute", "embed", "export"])
     parser.add_argument("--cache", type=Path, default=Path("cache/train"))
-    parser.add_argument("--run", type=Path, default=Path("runs/melody-v1"))
+    parser.add_argument("--run", type=Path, default=Path("runs/melody-v2"))
     parser.add_argument("--out", type=Path, default=Path("humsearch/models/melody.pt"))
-    parser.add_argument("--version", default="melody-v1")
+    parser.add_argument("--version", default="melody-v2")
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the training stages")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes of the precompute stage; batch-drawing processes of the embed stage (0: none)")
