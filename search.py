@@ -21,7 +21,7 @@ from humsearch.melody import rerank as melody_rerank
 from humsearch.stores.base import IndexSpec, SegmentHit, SongDoc, Store, ensure_compatible
 
 MIN_CANDIDATES = 20  # songs asked per query vector even when k is small
-RERANK_CANDIDATES = 30  # songs of the kNN stage the melody alignment re-orders
+RERANK_CANDIDATES = 100  # songs of the kNN stage the melody alignment re-orders (benchmarks/rerank_depth.py)
 
 
 @dataclass(frozen=True)
