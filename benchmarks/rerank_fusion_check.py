@@ -1,4 +1,4 @@
-"""Ways to fuse the kNN and melody-alignment scores, compared on POP909 training-cache hums.
+"""Ways to fuse the kNN and melody-alignment scores, compared on training-cache hums.
 
     python benchmarks/rerank_fusion_check.py --checkpoint runs/interim-embed.pt [--songs 100]
         [--candidates 30] [--json]
@@ -6,7 +6,8 @@
 The tuning set for `humsearch.melody.rerank.fuse` (MIR-QBSH and the POP909 hold-out are
 evaluation data). From the training cache (cache/train):
 
-- catalog: the first rendered arrangement of each of the first --songs songs, embedded like
+- catalog: the first rendering of each of the first --songs songs (POP909 excerpts and tunes,
+  in the trainer's order, so the validation songs are among them), embedded like
   `embed_song` (window vectors and contour from one salience map);
 - queries: every synthetic hum of the trainer's validation songs (the first
   TrainConfig.val_songs cache files, which the model was not trained on), embedded like
@@ -64,7 +65,7 @@ def load_embeddings(cache: Path, checkpoint: str, songs: int, store: Path) -> tu
     embedder = MelodyEmbedder.load(checkpoint)
     files = sorted(cache.glob("*.npz"))  # the trainer's order: its validation songs come first
     val = files[: TrainConfig().val_songs]
-    catalog = [f for f in files if f.stem.startswith("pop909-")][:songs]
+    catalog = files[:songs]
     missing = [f.stem for f in val if f not in catalog]
     if missing:
         raise SystemExit(f"--songs {songs} leaves out validation songs {missing}")
