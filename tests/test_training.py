@@ -44,7 +44,7 @@ def cache(tmp_path_factory) -> Path:
     mp.setattr(data, "SOUNDFONTS", ((str(DEFAULT_SOUNDFONT), "tinysoundfont", 1.0),))
     mp.setattr(data, "HUMS_PER_SONG", 4)
     for i in range(4):
-        data.build_song(_song(root / f"{i:03d}.mid", rng), out / f"pop909-{i:03d}.npz", seed=i)
+        data.build_song(out / f"pop909-{i:03d}.npz", _song(root / f"{i:03d}.mid", rng), seed=i)
     mp.undo()
     return out
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+# Never "essenFolksong": MIR-QBSH's distractors come from the Essen collection.
 COLLECTIONS = ("ryansMammoth", "oneills1850", "airdsAirs", "nottingham-dataset", "miscFolk", "bach")
-EXCLUDED = ("essenFolksong",)  # MIR-QBSH's distractors come from the Essen collection
 MIN_NOTES = 16
 
 
@@ -26,8 +26,7 @@ def corpus_paths() -> list[Path]:
     from music21 import corpus
 
     paths = [Path(p) for p in corpus.getCorePaths()]
-    return sorted(p for p in paths if any(f"/{c}/" in str(p) for c in COLLECTIONS)
-                  and not any(f"/{e}/" in str(p) for e in EXCLUDED))
+    return sorted(p for p in paths if any(f"/{c}/" in str(p) for c in COLLECTIONS))
 
 
 def monophonic(notes: np.ndarray) -> np.ndarray:

@@ -202,7 +202,7 @@ def _save_song(out_path: Path, renderings: list[tuple[pretty_midi.PrettyMIDI, np
     return out_path.name
 
 
-def build_song(midi_path: Path, out_path: Path, seed: int) -> str:
+def build_song(out_path: Path, midi_path: Path, seed: int) -> str:
     """Cache a POP909 song: VARIANTS random arrangements of an excerpt, and its hums."""
     rng = np.random.default_rng(seed)
     midi = pretty_midi.PrettyMIDI(str(midi_path))
@@ -251,18 +251,19 @@ def main() -> None:
     held = holdout_ids()
     songs = [p for p in sorted((args.data / "pop909").glob("*.mid")) if p.stem not in held][: args.pop909]
     args.out.mkdir(parents=True, exist_ok=True)
-    jobs = [(build_song, p, args.out / f"pop909-{p.stem}.npz", int(p.stem)) for p in songs]
-    jobs += [(build_tune, args.out / f"tune-{i:05d}.npz", 1_000_000 + i) for i in range(args.tunes)]
+    # (output file, builder, its arguments after the output file)
+    jobs = [(args.out / f"pop909-{p.stem}.npz", build_song, (p, int(p.stem))) for p in songs]
+    jobs += [(args.out / f"tune-{i:05d}.npz", build_tune, (1_000_000 + i,)) for i in range(args.tunes)]
     if args.corpus:
         tunes = load_tunes(args.corpus_file)
         picks = np.random.default_rng(0).permutation(len(tunes))[: args.corpus]
-        jobs += [(build_tune, args.out / f"corpus-{i:05d}.npz", 2_000_000 + int(i), tunes[i]) for i in picks]
-    jobs = [j for j in jobs if not (j[2] if j[0] is build_song else j[1]).exists()]
+        jobs += [(args.out / f"corpus-{i:05d}.npz", build_tune, (2_000_000 + int(i), tunes[i])) for i in picks]
+    jobs = [j for j in jobs if not j[0].exists()]
     # Interleaved, so that a build stopped early holds some of every source.
     jobs = [jobs[i] for i in np.random.default_rng(1).permutation(len(jobs))]
     print(f"{len(jobs)} songs to build", flush=True)
     with ProcessPoolExecutor(args.workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
-        futures = [pool.submit(*job) for job in jobs]
+        futures = [pool.submit(build, out, *rest) for out, build, rest in jobs]
         for i, job in enumerate(futures):
             print(f"[{i + 1}/{len(jobs)}] {job.result()}", flush=True)
 

@@ -17,7 +17,6 @@ import numpy as np
 
 from humsearch.constants import N_PITCH_BINS
 from humsearch.melody.features import pitch_bin
-from humsearch.synth.hum import SungLine
 
 PEAK = (0.78, 0.07)  # mean, sd of the peak salience on voiced frames
 PEAK_RANGE = (0.45, 0.9)
@@ -27,7 +26,15 @@ _BINS = np.arange(N_PITCH_BINS, dtype=np.float32)[:, None]
 
 
 def line_salience(f0_midi: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """(T,) sung pitch per frame (0 = silent) -> (N_PITCH_BINS, T) float32 salience in [0, 1]."""
+    """The salience the front end would give a sung line (see the module docstring).
+
+    Args:
+        f0_midi: (T,) sung pitch per model frame, 0 = silent (humsearch.synth.hum.SungLine.f0_frames).
+        rng: randomness source.
+
+    Returns:
+        (N_PITCH_BINS, T) float32 salience in [0, 1].
+    """
     voiced = f0_midi > 0
     t = len(f0_midi)
     peak = np.convolve(rng.normal(*PEAK, t), np.ones(5) / 5, "same")  # varies smoothly over time
@@ -50,7 +57,3 @@ def line_salience(f0_midi: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     sal = np.maximum(sal, tail)
     return np.clip(sal, 0.0, 1.0).astype(np.float32)
 
-
-def hum_salience(line: SungLine, rng: np.random.Generator) -> np.ndarray:
-    """The salience the front end would give the sung line (see the module docstring)."""
-    return line_salience(line.f0_frames(), rng)

@@ -38,7 +38,7 @@ from humsearch.melody.features import pitch_bin
 from humsearch.melody.model import MelodyModel, ModelDims, load_checkpoint, save_checkpoint
 from humsearch.synth.hum import sing
 from humsearch.training.data import save_npz
-from humsearch.training.hums import hum_salience
+from humsearch.training.hums import line_salience
 
 
 
@@ -272,7 +272,7 @@ class PairSampler:
         if len(sel) < 3:
             return None
         line = sing(sel - [sel[0, 0], sel[0, 0], 0], rng=rng, tempo=tempo)
-        hum = self._stretch(hum_salience(line, rng), stretch)
+        hum = self._stretch(line_salience(line.f0_frames(), rng), stretch)
         hum = hum[:, int(line.lead_in * fps * stretch) :][:, :hum_frames]
         if hum.shape[1] < hum_frames // 2 or hum.max() < 0.3:
             return None
