@@ -49,6 +49,7 @@ def test_every_embedder_has_a_mapping_with_its_dims(embedder: str) -> None:
     assert props["mtime"]["type"] == "double"  # float32 would round epoch seconds to minutes
     assert props["melody"]["enabled"] is False
     assert body["mappings"]["dynamic"] == "strict"
+    assert body["mappings"]["_source"] == {"excludes": ["segments.vector"]}  # indexed, not stored
     assert sorted(p.stem for p in MAPPINGS_DIR.glob("*.json")) == sorted(EMBEDDERS)
 
 
@@ -79,12 +80,15 @@ def test_knn_search_body() -> None:
     assert knn["num_candidates"] >= 40
     assert knn["query_vector"] == pytest.approx([0.6, 0.8])
     assert knn["inner_hits"]["size"] == 1
+    # segment times from doc values: reading _source would parse every vector of the song
+    assert knn["inner_hits"]["_source"] is False
+    assert knn["inner_hits"]["docvalue_fields"] == ["segments.start_s", "segments.end_s"]
     assert build_knn_search(np.ones(2), k=5000)["knn"]["num_candidates"] == 10_000
 
 
 def test_parse_knn_response_converts_scores() -> None:
     def hit(i: str, score: float, start: float) -> dict:
-        inner = {"_score": score, "_source": {"start_s": start, "end_s": start + 10}}
+        inner = {"_score": score, "fields": {"segments.start_s": [start], "segments.end_s": [start + 10]}}
         return {"_id": i, "_score": score, "inner_hits": {"segments": {"hits": {"hits": [inner]}}}}
 
     hits = parse_knn_response({"hits": {"hits": [hit("a", 1.0000002, 4.0), hit("b", 0.75, 0.0)]}})

@@ -275,3 +275,21 @@ def test_indexed_melody_contours_come_back(backend: Backend, music: MusicFolder)
         stored = songs[song_id(music.path(name))].melody
         assert stored is not None and stored.dtype == np.uint8
         np.testing.assert_array_equal(stored, embedder.embed_song(audio).melody)
+
+
+@pytest.mark.elasticsearch
+def test_elasticsearch_keeps_vectors_out_of_the_stored_source(tmp_path: Path, es_url: str, embedder: ToyEmbedder,
+                                                              music: MusicFolder) -> None:
+    """Vectors are indexed for kNN but not kept in _source: a search's fetch phase would parse
+    them all for every hit."""
+    backend = next(iter_backend := _elastic(tmp_path, es_url))
+    try:
+        index_folder(music.root, embedder=embedder, store=backend.store)
+        client = backend.store.client
+        beta = song_id(music.path("sub/beta.flac"))
+        segments = client.get(index=backend.store.index, id=beta)["_source"]["segments"]
+        assert len(segments) == 7 and all(set(s) == {"start_s", "end_s"} for s in segments)
+        vectors = embedder.embed_song(excerpt(music.songs["sub/beta.flac"], 3.0, 2.0)).vectors
+        assert backend.store.knn(vectors, k=1)[0][0].song_id == beta
+    finally:
+        iter_backend.close()

@@ -173,7 +173,10 @@ def build_knn_search(vector: np.ndarray, *, k: int) -> dict[str, Any]:
             "query_vector": [float(x) for x in vector],
             "k": k,
             "num_candidates": num_candidates_for(k),
-            "inner_hits": {"size": 1, "_source": ["segments.start_s", "segments.end_s"]},
+            # Doc values, not _source: reading a segment's times from _source parses the song's
+            # whole document (every segment vector) once per hit.
+            "inner_hits": {"size": 1, "_source": False,
+                           "docvalue_fields": ["segments.start_s", "segments.end_s"]},
         },
     }
 
@@ -192,8 +195,8 @@ def parse_knn_response(response: Mapping[str, Any]) -> list[SegmentHit]:
             SegmentHit(
                 song_id=hit["_id"],
                 score=cosine_from_score(segment["_score"]),
-                start_s=float(segment["_source"]["start_s"]),
-                end_s=float(segment["_source"]["end_s"]),
+                start_s=float(segment["fields"]["segments.start_s"][0]),
+                end_s=float(segment["fields"]["segments.end_s"][0]),
             )
         )
     return hits
