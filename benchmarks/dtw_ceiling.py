@@ -18,13 +18,15 @@ Songs of equal cost are ranked in random order (expected top-1, top-10 and MRR: 
 share phrases note for note). Each set is measured with the song restricted to its first 30 s
 (the dev queries are sung from the start, and the kNN stage would point there) and on whole
 songs. Model contours are cached in
-cache/eval/dtw-ceiling-<checkpoint>.npz, so a rerun only aligns (and contours any song rendered
+cache/eval/dtw-ceiling-<checkpoint name>-<content hash>.npz (a retrained melody.pt is a new
+file), so a rerun only aligns (and contours any song rendered
 since). Evaluation data: measure here, tune on training songs (rerank_train_check.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -201,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_audio:
         if not args.catalog.is_dir():
             parser.error(f"no rendered catalog at {args.catalog}")
-        cache = REPO_ROOT / "cache" / "eval" / f"dtw-ceiling-{Path(args.checkpoint).stem}.npz"
+        digest = hashlib.sha1(Path(args.checkpoint).read_bytes()).hexdigest()[:10]
+        cache = REPO_ROOT / "cache" / "eval" / f"dtw-ceiling-{Path(args.checkpoint).stem}-{digest}.npz"
         songs, queries = model_contours(args.checkpoint, args.catalog, cache, voiced=args.voiced)
         result["audio_songs"], result["voiced"] = len(songs), args.voiced
         sets["b_audio"] = (queries, songs)
