@@ -8,7 +8,7 @@ import pretty_midi
 import pytest
 import torch
 
-from humsearch.melody.model import load_checkpoint
+from humsearch.melody.model import MelodyModel, ModelDims, load_checkpoint, save_checkpoint
 from humsearch.synth.render import DEFAULT_SOUNDFONT
 from humsearch.training import data, train
 
@@ -116,3 +116,36 @@ def test_embedding_stage_can_start_from_a_shipped_trunk(cache: Path, tmp_path: P
     train.main(["embed", *common, "--run", str(second), "--set", *tiny, "embed_lr=0", f"embed_init={shipped}"])
     head = torch.load(second / "embed.pt", weights_only=False)["model"]["embedding_net.head.weight"]
     assert torch.equal(head, load_checkpoint(shipped)[0].embedding_net.head.weight)
+
+
+def test_salience_stage_grows_an_older_front_end_without_changing_it(tmp_path: Path):
+    """A front end without time-context blocks (melody-v2's shape) starts the salience stage of
+    the current shape: the new blocks start as identities, so its output is unchanged."""
+    old = MelodyModel(ModelDims(salience_context_dilations=())).eval()
+    for p in old.salience_net.parameters():  # not a fresh init: any weights must carry over
+        p.data.normal_(0, 0.1)
+    save_checkpoint(old, tmp_path / "old.pt", version="old")
+    grown = MelodyModel(ModelDims())
+    assert len(grown.salience_net.context) > 0
+    train._init_salience(grown, str(tmp_path / "old.pt"))
+    x = torch.randn(2, 176, 200)
+    with torch.inference_mode():
+        assert torch.allclose(grown.eval().salience(x), old.salience(x), atol=1e-6)
+    foreign = MelodyModel(ModelDims(salience_channels=8))
+    save_checkpoint(foreign, tmp_path / "foreign.pt", version="foreign")
+    with pytest.raises(ValueError, match="does not match"):
+        train._init_salience(grown, str(tmp_path / "foreign.pt"))
+
+
+def test_focus_draws_the_items_the_front_end_misses_more_often(tmp_path: Path):
+    rng = np.random.default_rng(0)
+    model = MelodyModel(ModelDims()).eval()
+    spec = rng.standard_normal((176, 100)).astype(np.float16)
+    sal = model.salience(torch.from_numpy(spec[None].astype(np.float32)))[0].argmax(dim=0).numpy()
+    hit = (sal / 2 + 40).astype(np.float32)  # MIDI pitch (E2 = bin 0, quarter tones) on each peak
+    miss = hit + 12
+    items = [(spec, hit), (spec, miss)]
+    assert train.item_errors(model, items).tolist() == [0.0, 1.0]
+    p = train._focus_probabilities(model, items, tmp_path, focus=0.5)
+    assert p[1] == pytest.approx(3 * p[0])
+    assert train._focus_probabilities(model, items, tmp_path, focus=0.0) is None

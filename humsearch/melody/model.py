@@ -40,6 +40,10 @@ class ModelDims:
     # see about 10 s, so the vector knows the order of a whole phrase's motifs, not just a bag
     # of 2-second pieces.
     temporal_dilations: tuple[int, ...] = (1, 2, 4, 8)
+    # Residual time-context blocks at the end of the front end, dilations in frames (25/s):
+    # 3, 9 and 27 let it hear about +-1.5 s more, so a struck or plucked lead (vibraphone,
+    # piano, guitar) whose note has faded under the band still reads as the melody.
+    salience_context_dilations: tuple[int, ...] = (3, 9, 27)
 
 
 def normalize_loudness(spec: torch.Tensor) -> torch.Tensor:
@@ -57,10 +61,26 @@ def _conv2d(cin: int, cout: int, kernel: tuple[int, int], stride: int = 1) -> nn
                          nn.BatchNorm2d(cout), nn.ReLU())
 
 
+class _TimeContext(nn.Module):
+    """x + f(x), f a dilated 3x3 convolution; its last layer starts at zero, so adding
+    these blocks to a trained front end starts from exactly what it already computes."""
+
+    def __init__(self, channels: int, dilation: int):
+        super().__init__()
+        self.f = nn.Sequential(
+            nn.Conv2d(channels, channels, (3, 3), padding=(1, dilation), dilation=(1, dilation), bias=False),
+            nn.BatchNorm2d(channels), nn.ReLU(), nn.Conv2d(channels, channels, 1))
+        nn.init.zeros_(self.f[-1].weight)
+        nn.init.zeros_(self.f[-1].bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.f(x)
+
+
 class SalienceNet(nn.Module):
     """Log-spectrogram (B, N_SPEC_BINS, T) -> melody salience logits (B, N_PITCH_BINS, T)."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, context_dilations: tuple[int, ...] = ()):
         super().__init__()
         c = channels
         self.layers = nn.Sequential(
@@ -70,9 +90,11 @@ class SalienceNet(nn.Module):
             _conv2d(c, c, (1, 9)),  # 360 ms of time context
             nn.Conv2d(c, 1, 1),
         )
+        self.context = nn.Sequential(*(_TimeContext(c, d) for d in context_dilations))
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
-        return self.layers(harmonic_stack(normalize_loudness(spec))).squeeze(1)
+        x = self.layers[:-1](harmonic_stack(normalize_loudness(spec)))
+        return self.layers[-1](self.context(x)).squeeze(1)
 
 
 class EmbeddingNet(nn.Module):
@@ -109,7 +131,7 @@ class MelodyModel(nn.Module):
     def __init__(self, dims: ModelDims = ModelDims()):
         super().__init__()
         self.dims = dims
-        self.salience_net = SalienceNet(dims.salience_channels)
+        self.salience_net = SalienceNet(dims.salience_channels, dims.salience_context_dilations)
         self.embedding_net = EmbeddingNet(dims)
 
     def salience(self, spec: torch.Tensor) -> torch.Tensor:
@@ -137,10 +159,10 @@ def load_checkpoint(path: str | Path, *, device: str = "cpu") -> tuple[MelodyMod
         raise ModelNotFoundError(f"melody model checkpoint not found: {path}")
     try:
         ckpt = torch.load(path, map_location=device, weights_only=True)
-        # melody-v1 predates temporal_dilations: it had two undilated layers.
-        dims = {"temporal_dilations": (1, 1), **ckpt["dims"]}
-        model = MelodyModel(ModelDims(**{**dims, "trunk_channels": tuple(dims["trunk_channels"]),
-                                         "temporal_dilations": tuple(dims["temporal_dilations"])}))
+        # Dims a checkpoint lacks predate them: melody-v1 had two undilated temporal layers,
+        # melody-v1 and v2 no front-end time-context blocks.
+        dims = {"temporal_dilations": (1, 1), "salience_context_dilations": (), **ckpt["dims"]}
+        model = MelodyModel(ModelDims(**{k: tuple(v) if isinstance(v, list) else v for k, v in dims.items()}))
         model.load_state_dict(ckpt["state_dict"])
     except (KeyError, RuntimeError, TypeError, ValueError) as exc:
         raise ModelNotFoundError(f"{path} is not a usable melody checkpoint: {exc}") from exc

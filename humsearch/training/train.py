@@ -1,11 +1,13 @@
 """Train the melody model in stages on the CPU; every stage checkpoints and resumes.
 
-    python -m humsearch.training.train salience --cache cache/train --run runs/melody-v2 \
-        --set salience_init=<melody-v1 checkpoint> salience_steps=1000 salience_lr=0.0005
-    python -m humsearch.training.train precompute --cache cache/train --run runs/melody-v2 --workers 2
-    python -m humsearch.training.train embed --run runs/melody-v2 --workers 1 --set embed_steps=3000
-    python -m humsearch.training.train export --run runs/melody-v2 --out humsearch/models/melody.pt \
-        --version melody-v2
+    python -m humsearch.training.train salience --cache cache/train --run runs/melody-v3 \
+        --set salience_init=<melody-v2 checkpoint> salience_steps=3000 salience_lr=0.0007 \
+        salience_focus=0.7 salience_frames=160
+    python -m humsearch.training.train precompute --cache cache/train --run runs/melody-v3 --workers 2
+    python -m humsearch.training.train embed --run runs/melody-v3 --workers 1 \
+        --set embed_steps=1800 embed_lr=0.001 embed_init=<melody-v2 checkpoint>
+    python -m humsearch.training.train export --run runs/melody-v3 --out humsearch/models/melody.pt \
+        --version melody-v3
 
 1. salience: the front end learns, frame by frame, the pitch of the melody (songs: the
    MIDI melody line; hums: the synthesized pitch). Supervised; it can start from an earlier
@@ -53,8 +55,13 @@ class TrainConfig:
     salience_lr: float = 2e-3
     salience_sigma_bins: float = 1.0
     # A melody checkpoint whose front end starts the salience stage (more training on new
-    # renderings); "" starts from random weights.
+    # renderings); "" starts from random weights. Blocks the init checkpoint lacks (time
+    # context) start as identities.
     salience_init: str = ""
+    # How much of an item's chance to be drawn follows the init front end's error on it:
+    # p ~ (1 - focus) + focus * error / mean error. 0 draws uniformly; more spends the steps on
+    # the renderings whose melody it hears worst (struck and reed leads, dense arrangements).
+    salience_focus: float = 0.0
     # stage 3
     embed_steps: int = 6000
     embed_batch: int = 128
@@ -136,10 +143,10 @@ def _load_salience_data(files: list[Path]) -> list[tuple[np.ndarray, np.ndarray]
     return items
 
 
-def _salience_batch(items, n: int, frames: int, sigma: float, rng: np.random.Generator):
+def _salience_batch(items, n: int, frames: int, sigma: float, rng: np.random.Generator, p=None):
     specs, targets = [], []
-    for _ in range(n):
-        spec, pitch = items[rng.integers(len(items))]
+    for i in rng.choice(len(items), size=n, p=p):
+        spec, pitch = items[i]
         start = int(rng.integers(0, max(spec.shape[1] - frames, 1)))
         s = spec[:, start : start + frames].astype(np.float32)
         p = pitch[start : start + frames]
@@ -169,13 +176,51 @@ def pitch_accuracy(model: MelodyModel, items, frames: int = 512) -> dict[str, fl
     return {"raw_pitch_accuracy": hits / max(total, 1)}
 
 
+def item_errors(model: MelodyModel, items) -> np.ndarray:
+    """Per item: the fraction of labelled frames whose salience peak misses the pitch by more
+    than a semitone."""
+    model.eval()
+    errors = []
+    with torch.inference_mode():
+        for spec, pitch in items:
+            est = model.salience(torch.from_numpy(spec[None].astype(np.float32)))[0].argmax(dim=0).numpy()
+            voiced = pitch > 0
+            miss = np.abs(est[voiced] - pitch_bin(pitch[voiced])) > 2
+            errors.append(float(miss.mean()) if voiced.any() else 0.0)
+    model.train()
+    return np.array(errors)
+
+
+def _init_salience(model: MelodyModel, checkpoint: str) -> None:
+    try:
+        result = model.salience_net.load_state_dict(load_checkpoint(checkpoint)[0].salience_net.state_dict(),
+                                                    strict=False)
+    except RuntimeError as exc:  # a tensor of another shape
+        raise ValueError(f"{checkpoint}: front end does not match: {exc}") from exc
+    if result.unexpected_keys or any(not k.startswith("context.") for k in result.missing_keys):
+        raise ValueError(f"{checkpoint}: front end does not match: {result}")
+
+
+def _focus_probabilities(model: MelodyModel, items, run: Path, focus: float) -> np.ndarray | None:
+    if focus <= 0:
+        return None
+    path = run / "salience-errors.npy"  # computed once per run, so a resumed run draws alike
+    if not path.exists():
+        np.save(path, item_errors(model, items))
+    errors = np.load(path)
+    print(f"salience: init front end misses {errors.mean():.3f} of frames; focus {focus}", flush=True)
+    p = (1 - focus) + focus * errors / max(errors.mean(), 1e-6)
+    return p / p.sum()
+
+
 def train_salience(cache: Path, run: Path, cfg: TrainConfig) -> None:
     train_files, val_files = _split(_files(cache), cfg)
     items, val = _load_salience_data(train_files), _load_salience_data(val_files)
     print(f"salience: {len(items)} training items, {len(val)} validation items", flush=True)
     model = MelodyModel(ModelDims())
     if cfg.salience_init:
-        model.salience_net.load_state_dict(load_checkpoint(cfg.salience_init)[0].salience_net.state_dict())
+        _init_salience(model, cfg.salience_init)
+    p = _focus_probabilities(model, items, run, cfg.salience_focus)
     opt = torch.optim.Adam(model.salience_net.parameters(), lr=cfg.salience_lr)
     state = _Resumable(run / "salience.pt", model, opt)
     rng = np.random.default_rng(cfg.seed + state.step)
@@ -183,7 +228,7 @@ def train_salience(cache: Path, run: Path, cfg: TrainConfig) -> None:
     while state.step < cfg.salience_steps:
         for g in opt.param_groups:  # cosine decay
             g["lr"] = cfg.salience_lr * 0.5 * (1 + np.cos(np.pi * state.step / cfg.salience_steps))
-        x, y = _salience_batch(items, cfg.salience_batch, cfg.salience_frames, cfg.salience_sigma_bins, rng)
+        x, y = _salience_batch(items, cfg.salience_batch, cfg.salience_frames, cfg.salience_sigma_bins, rng, p)
         loss = F.binary_cross_entropy_with_logits(model.salience_net(x), y)
         opt.zero_grad()
         loss.backward()
@@ -379,9 +424,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stage", choices=["salience", "precompute", "embed", "export"])
     parser.add_argument("--cache", type=Path, default=Path("cache/train"))
-    parser.add_argument("--run", type=Path, default=Path("runs/melody-v2"))
+    parser.add_argument("--run", type=Path, default=Path("runs/melody-v3"))
     parser.add_argument("--out", type=Path, default=Path("humsearch/models/melody.pt"))
-    parser.add_argument("--version", default="melody-v2")
+    parser.add_argument("--version", default="melody-v3")
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the training stages")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes of the precompute stage; batch-drawing processes of the embed stage (0: none)")
