@@ -33,6 +33,7 @@ only align and fuse.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -179,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from humsearch.evaluation import metrics
 
-    store = REPO_ROOT / "cache" / f"fusion-check-{Path(args.checkpoint).stem}-{args.songs}.npz"
+    digest = hashlib.sha1(Path(args.checkpoint).read_bytes()).hexdigest()[:10]  # a retrained file is new
+    store = REPO_ROOT / "cache" / f"fusion-check-{Path(args.checkpoint).stem}-{digest}-{args.songs}.npz"
     song_embs, queries = load_embeddings(args.cache, args.checkpoint, args.songs, store)
     t0 = time.perf_counter()
     ranks = evaluate(song_embs, queries, candidates=args.candidates)
