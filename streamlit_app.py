@@ -28,6 +28,7 @@ from humsearch.demo import catalog
 from humsearch.display import clock
 from humsearch.embedders.base import Embedder
 from humsearch.errors import ConfigError, HumSearchError, ModelNotFoundError
+from humsearch.melody import rerank as melody_rerank
 from humsearch.stores import Store, open_store
 from indexer import IndexReport, index_folder
 from search import Hit, search
@@ -44,10 +45,12 @@ Progress = Callable[[int, int, str], None]
 @st.cache_resource(show_spinner="Loading the model…")
 def get_embedder(_config: Config, key: str) -> Embedder:
     """The configured embedder; `key` (the config's repr) is what the cache hashes."""
-    return embedders.load_embedder(
+    embedder = embedders.load_embedder(
         _config.embedder, checkpoint=_config.checkpoint, window_s=_config.window_s, hop_s=_config.hop_s,
         threads=_config.threads,
     )
+    melody_rerank.warm_up()  # under the same spinner, not in the first search
+    return embedder
 
 
 @st.cache_resource

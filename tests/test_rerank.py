@@ -235,3 +235,10 @@ def test_an_unbounded_range_searches_the_whole_song():
     song = np.repeat(rng.integers(20, 40, 80), 5).astype(np.uint8)
     query = song[200:320]
     assert align(query, song, song_range_s=(-np.inf, np.inf)) == align(query, song)
+
+
+def test_warm_up_runs_the_alignment_kernels():
+    """The app calls it while loading the model: it must take the kernels' real path (find an
+    alignment), or the first search would still compile them."""
+    found = rerank.warm_up()
+    assert found is not None and found.cost == pytest.approx(0.0)
