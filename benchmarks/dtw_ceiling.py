@@ -26,7 +26,6 @@ since). Evaluation data: measure here, tune on training songs (rerank_train_chec
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -40,6 +39,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from humsearch.constants import PITCH_MIDI_LOW  # noqa: E402
 from humsearch.evaluation import DATA_DIR  # noqa: E402
 from humsearch.melody.contour import CONTOUR_RATE, VOICED_SALIENCE  # noqa: E402
+from indexer import file_sha256  # noqa: E402
 
 PV_FRAME_S = 0.01  # MIR-QBSH pitch tracks: one value every 10 ms
 START_S = 30.0  # song seconds the start-restricted measurement searches
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_audio:
         if not args.catalog.is_dir():
             parser.error(f"no rendered catalog at {args.catalog}")
-        digest = hashlib.sha1(Path(args.checkpoint).read_bytes()).hexdigest()[:10]
+        digest = file_sha256(args.checkpoint)[:10]
         cache = REPO_ROOT / "cache" / "eval" / f"dtw-ceiling-{Path(args.checkpoint).stem}-{digest}.npz"
         songs, queries = model_contours(args.checkpoint, args.catalog, cache, voiced=args.voiced)
         result["audio_songs"], result["voiced"] = len(songs), args.voiced

@@ -33,16 +33,12 @@ CATALOGS = REPO_ROOT / "cache" / "eval"
 
 
 def accuracy(model, audio: np.ndarray, notes: np.ndarray) -> float:
-    import torch
-
-    from humsearch.melody.features import log_spectrogram, pitch_bin
+    from humsearch.melody.features import log_spectrogram
     from humsearch.training.data import frame_pitch
+    from humsearch.training.train import item_errors
 
-    with torch.inference_mode():
-        sal = model.salience(log_spectrogram(audio)[None])[0].numpy()
-    mel = frame_pitch(notes, sal.shape[1])
-    voiced = mel > 0
-    return float(np.mean(np.abs(sal.argmax(axis=0)[voiced] - pitch_bin(mel[voiced])) <= 2))
+    spec = log_spectrogram(audio).numpy()
+    return 1.0 - float(item_errors(model, [(spec, frame_pitch(notes, spec.shape[1]))])[0])
 
 
 def mirqbsh_songs(data: Path):

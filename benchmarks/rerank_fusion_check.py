@@ -33,7 +33,6 @@ only align and fuse.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -179,8 +178,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no training cache at {args.cache}: python -m humsearch.training.data --out {args.cache}")
 
     from humsearch.evaluation import metrics
+    from indexer import file_sha256
 
-    digest = hashlib.sha1(Path(args.checkpoint).read_bytes()).hexdigest()[:10]  # a retrained file is new
+    digest = file_sha256(args.checkpoint)[:10]  # a retrained file is new
     store = REPO_ROOT / "cache" / f"fusion-check-{Path(args.checkpoint).stem}-{digest}-{args.songs}.npz"
     song_embs, queries = load_embeddings(args.cache, args.checkpoint, args.songs, store)
     t0 = time.perf_counter()

@@ -146,6 +146,7 @@ def test_focus_draws_the_items_the_front_end_misses_more_often(tmp_path: Path):
     miss = hit + 12
     items = [(spec, hit), (spec, miss)]
     assert train.item_errors(model, items).tolist() == [0.0, 1.0]
+    assert not model.training  # a benchmark's eval-mode model stays in eval mode
     p = train._focus_probabilities(model, items, tmp_path, focus=0.5)
     assert p[1] == pytest.approx(3 * p[0])
     assert train._focus_probabilities(model, items, tmp_path, focus=0.0) is None

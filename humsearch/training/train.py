@@ -143,9 +143,9 @@ def _load_salience_data(files: list[Path]) -> list[tuple[np.ndarray, np.ndarray]
     return items
 
 
-def _salience_batch(items, n: int, frames: int, sigma: float, rng: np.random.Generator, p=None):
+def _salience_batch(items, n: int, frames: int, sigma: float, rng: np.random.Generator, weights=None):
     specs, targets = [], []
-    for i in rng.choice(len(items), size=n, p=p):
+    for i in rng.choice(len(items), size=n, p=weights):
         spec, pitch = items[i]
         start = int(rng.integers(0, max(spec.shape[1] - frames, 1)))
         s = spec[:, start : start + frames].astype(np.float32)
@@ -178,7 +178,8 @@ def pitch_accuracy(model: MelodyModel, items, frames: int = 512) -> dict[str, fl
 
 def item_errors(model: MelodyModel, items) -> np.ndarray:
     """Per item: the fraction of labelled frames whose salience peak misses the pitch by more
-    than a semitone."""
+    than a semitone. Leaves the model in the mode it was in."""
+    was_training = model.training
     model.eval()
     errors = []
     with torch.inference_mode():
@@ -187,7 +188,7 @@ def item_errors(model: MelodyModel, items) -> np.ndarray:
             voiced = pitch > 0
             miss = np.abs(est[voiced] - pitch_bin(pitch[voiced])) > 2
             errors.append(float(miss.mean()) if voiced.any() else 0.0)
-    model.train()
+    model.train(was_training)
     return np.array(errors)
 
 
