@@ -1,6 +1,7 @@
 """How well the melody alignment alone ranks the MIR-QBSH catalog for the 19 dev queries.
 
-    python benchmarks/dtw_ceiling.py [--checkpoint runs/interim-embed.pt] [--voiced 0.3] [--skip-audio] [--json]
+    python benchmarks/dtw_ceiling.py [--checkpoint humsearch/models/melody.pt] [--voiced 0.3]
+        [--song-voiced 0.2] [--candidates 2] [--skip-audio] [--json]
 
 Every query is aligned (humsearch.melody.rerank.align) with every catalog song and the songs
 are ranked by alignment cost, no kNN stage involved, for two kinds of contours:
@@ -10,7 +11,9 @@ are ranked by alignment cost, no kNN stage involved, for two kinds of contours:
   alignment itself, and the setting of the classic DTW baseline (baseline-dtw-dev.txt).
 - (b) audio: the contour the model reads off the voiced query (evaluation.mirqbsh_queries)
   against the contour it reads off the rendered catalog song (what the index stores:
-  `embed_song(audio).melody`, computed here from the same salience without the window vectors).
+  `embed_song(audio).melody`, computed here from the same salience without the window vectors;
+  --candidates 1 keeps only its strongest pitch per step and --song-voiced 0.3 its surer steps,
+  as indexes built before the two-row song contours did).
 - (c) the model's query contour against the MIDI melody: where (b) loses against (a), this
   says which side's contour is to blame.
 
@@ -18,9 +21,9 @@ Songs of equal cost are ranked in random order (expected top-1, top-10 and MRR: 
 share phrases note for note). Each set is measured with the song restricted to its first 30 s
 (the dev queries are sung from the start, and the kNN stage would point there) and on whole
 songs. Model contours are cached in
-cache/eval/dtw-ceiling-<checkpoint name>-<content hash>.npz (a retrained melody.pt is a new
-file), so a rerun only aligns (and contours any song rendered
-since). Evaluation data: measure here, tune on training songs (rerank_train_check.py).
+cache/eval/dtw-ceiling-<checkpoint name>-<content hash>-peaks<n>.npz (a retrained melody.pt is a
+new file), so a rerun only aligns (and contours any song rendered since). Evaluation data:
+measure here, tune on training songs (rerank_train_check.py).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from humsearch.constants import PITCH_MIDI_LOW  # noqa: E402
 from humsearch.evaluation import DATA_DIR  # noqa: E402
-from humsearch.melody.contour import CONTOUR_RATE, VOICED_SALIENCE  # noqa: E402
+from humsearch.melody.contour import CONTOUR_RATE, SONG_CANDIDATES, SONG_VOICED_SALIENCE, VOICED_SALIENCE  # noqa: E402
 from indexer import file_sha256  # noqa: E402
 
 PV_FRAME_S = 0.01  # MIR-QBSH pitch tracks: one value every 10 ms
@@ -82,11 +85,14 @@ def midi_contour(path: Path) -> np.ndarray:
     return to_contour_values(midi)
 
 
-def model_contours(checkpoint: str, catalog: Path, cache: Path, *, voiced: float) -> tuple[dict, dict]:
-    """(song stem -> contour, query id -> contour) from the checkpoint's salience.
+def model_contours(checkpoint: str, catalog: Path, cache: Path, *, voiced: float, song_voiced: float,
+                   candidates: int) -> tuple[dict, dict]:
+    """(song stem -> contour, query id -> contour) from the checkpoint's salience; songs keep
+    `candidates` pitches per step (at most SONG_CANDIDATES), queries one.
 
-    The contours before the voicing decision (humsearch.melody.contour.contour_peaks) are cached
-    in `cache`, so another `voiced` threshold costs nothing either."""
+    The contours before the voicing decision (humsearch.melody.contour.contour_peaks, with
+    SONG_CANDIDATES rows) are cached in `cache`, so other voicing thresholds or numbers of
+    candidates costs nothing either."""
     from humsearch.audio import load_audio
     from humsearch.embedders.melody import MelodyEmbedder
     from humsearch.evaluation import mirqbsh_queries
@@ -104,7 +110,7 @@ def model_contours(checkpoint: str, catalog: Path, cache: Path, *, voiced: float
 
         def peaks(key: str, audio: np.ndarray) -> None:
             # The salience embed_song / embed_query read their contour from (no window vectors).
-            values, peak = contour_peaks(embedder.salience(audio).cpu())
+            values, peak = contour_peaks(embedder.salience(audio).cpu(), candidates=SONG_CANDIDATES)
             stored[key], stored["peak:" + key] = values, peak.astype(np.float16)
 
         if not have_queries:
@@ -118,11 +124,12 @@ def model_contours(checkpoint: str, catalog: Path, cache: Path, *, voiced: float
                 _save(cache, stored)
         _save(cache, stored)
 
-    def contours(prefix: str) -> dict[str, np.ndarray]:
-        return {k[len(prefix):]: np.where(stored["peak:" + k] >= voiced, v, 0).astype(np.uint8)
-                for k, v in stored.items() if k.startswith(prefix)}
+    def contours(prefix: str, rows: int, threshold: float) -> dict[str, np.ndarray]:
+        out = {k[len(prefix):]: np.where(stored["peak:" + k] >= threshold, v, 0).astype(np.uint8)[:rows]
+               for k, v in stored.items() if k.startswith(prefix)}
+        return {k: v[0] if rows == 1 else v for k, v in out.items()}
 
-    return contours("song:"), contours("query:")
+    return contours("song:", candidates, song_voiced), contours("query:", 1, voiced)
 
 
 def _save(cache: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -183,13 +190,17 @@ def _rank_text(r: tuple[int, int] | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--checkpoint", default=str(REPO_ROOT / "runs" / "interim-embed.pt"),
+    parser.add_argument("--checkpoint", default=str(REPO_ROOT / "humsearch" / "models" / "melody.pt"),
                         help="melody checkpoint whose salience gives the audio contours")
     parser.add_argument("--catalog", type=Path, default=REPO_ROOT / "cache" / "eval" / "mirqbsh-catalog",
                         help="rendered MIR-QBSH catalog (evaluation.build_mirqbsh_catalog)")
     parser.add_argument("--data", type=Path, default=DATA_DIR / "mir-qbsh", help="MIR-QBSH folder")
     parser.add_argument("--voiced", type=float, default=VOICED_SALIENCE,
-                        help="peak salience above which a step of a model contour counts as melody")
+                        help="peak salience above which a step of a query's model contour counts as melody")
+    parser.add_argument("--song-voiced", type=float, default=SONG_VOICED_SALIENCE,
+                        help="the same for the songs' model contours")
+    parser.add_argument("--candidates", type=int, default=SONG_CANDIDATES, choices=range(1, SONG_CANDIDATES + 1),
+                        help="pitches per step of the songs' model contours")
     parser.add_argument("--skip-audio", action="store_true", help="only (a), the symbolic contours")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
@@ -204,9 +215,11 @@ def main(argv: list[str] | None = None) -> int:
         if not args.catalog.is_dir():
             parser.error(f"no rendered catalog at {args.catalog}")
         digest = file_sha256(args.checkpoint)[:10]
-        cache = REPO_ROOT / "cache" / "eval" / f"dtw-ceiling-{Path(args.checkpoint).stem}-{digest}.npz"
-        songs, queries = model_contours(args.checkpoint, args.catalog, cache, voiced=args.voiced)
-        result["audio_songs"], result["voiced"] = len(songs), args.voiced
+        cache = REPO_ROOT / "cache" / "eval" / f"dtw-ceiling-{Path(args.checkpoint).stem}-{digest}-peaks{SONG_CANDIDATES}.npz"
+        songs, queries = model_contours(args.checkpoint, args.catalog, cache, voiced=args.voiced,
+                                        song_voiced=args.song_voiced, candidates=args.candidates)
+        result.update(audio_songs=len(songs), voiced=args.voiced, song_voiced=args.song_voiced,
+                      candidates=args.candidates)
         sets["b_audio"] = (queries, songs)
         sets["c_audio_query_vs_midi"] = (queries, midi)
     for name, (q, s) in sets.items():

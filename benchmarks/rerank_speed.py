@@ -1,10 +1,13 @@
 """Latency the melody re-ranking stage adds to one search.
 
-    python benchmarks/rerank_speed.py [--queries 20] [--candidates 30] [--song-s 240] [--query-s 10] [--json]
+    python benchmarks/rerank_speed.py [--queries 20] [--candidates 30] [--song-s 240] [--query-s 10]
+        [--pitches 2] [--json]
 
 Times `search.rerank_hits` (DTW alignment of the query contour with each candidate's contour
 near its kNN match, then fusion) on generated contours: per query, `--candidates` songs of
-`--song-s` seconds, one of which holds a transposed, faster, noisy copy of the query. No model
+`--song-s` seconds, one of which holds a transposed, faster, noisy copy of the query; with
+`--pitches 2` (what indexes store now) each song step also has a second pitch, from another
+random tune, on a third of its steps. No model
 and no index are involved: this is exactly the work search() adds when re-ranking is on (the
 contours themselves come free with the salience the embedder computes anyway). Prints the
 median and 90th percentile over `--queries` queries, after one untimed warm-up (which also
@@ -37,7 +40,7 @@ def contour(rng, seconds: float):
     return out[:n]
 
 
-def run(*, queries: int, candidates: int, song_s: float, query_s: float, seed: int = 0) -> dict:
+def run(*, queries: int, candidates: int, song_s: float, query_s: float, pitches: int = 1, seed: int = 0) -> dict:
     """Time rerank_hits on generated queries; returns the numbers the table shows."""
     import numpy as np
 
@@ -56,6 +59,9 @@ def run(*, queries: int, candidates: int, song_s: float, query_s: float, seed: i
         hum = songs[target][start + steps].astype(int)
         hum[hum > 0] += 5
         melody = hum.astype(np.uint8)
+        if pitches == 2:
+            songs = {sid: np.stack([c, np.where((c > 0) & (rng.random(c.size) < 1 / 3), contour(rng, song_s), 0)])
+                     for sid, c in songs.items()}
         docs = {sid: SongDoc(sid, sid, sid, song_s, "", 0.0, 0, np.zeros((0, 1)), empty, empty, melody=c)
                 for sid, c in songs.items()}
         # kNN stage's answer: scores in a narrow band, the right song not first, matches near the truth
@@ -77,6 +83,7 @@ def run(*, queries: int, candidates: int, song_s: float, query_s: float, seed: i
         "median_ms": round(float(np.median(times_ms)), 1),
         "p90_ms": round(float(np.percentile(times_ms, 90)), 1),
         "per_candidate_ms": round(float(np.median(times_ms)) / candidates, 2),
+        "pitches": pitches,
         "right_song_first": right / queries,
     }
 
@@ -88,15 +95,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--candidates", type=int, default=30, help="songs re-ranked per query")
     parser.add_argument("--song-s", type=float, default=240.0, help="song length in seconds")
     parser.add_argument("--query-s", type=float, default=10.0, help="query length in seconds")
+    parser.add_argument("--pitches", type=int, choices=(1, 2), default=2, help="pitches per song contour step")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     if args.queries < 1 or args.candidates < 1 or args.query_s <= 0 or args.song_s < 2 * args.query_s:
         parser.error("need --queries and --candidates >= 1 and --song-s >= 2 x --query-s > 0")
-    result = run(queries=args.queries, candidates=args.candidates, song_s=args.song_s, query_s=args.query_s)
+    result = run(queries=args.queries, candidates=args.candidates, song_s=args.song_s, query_s=args.query_s,
+                 pitches=args.pitches)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"re-ranking {result['candidates']} candidates ({result['song_s']:g} s songs) for a "
+        print(f"re-ranking {result['candidates']} candidates ({result['song_s']:g} s songs, {result['pitches']} pitch(es) "
+              f"per step) for a "
               f"{result['query_s']:g} s query: median {result['median_ms']:.1f} ms, p90 {result['p90_ms']:.1f} ms "
               f"({result['per_candidate_ms']:.2f} ms per candidate) over {result['queries']} queries; "
               f"right song first in {result['right_song_first']:.0%}")

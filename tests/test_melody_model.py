@@ -11,9 +11,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from humsearch.constants import MELODY_SAMPLE_RATE
+from humsearch.constants import MELODY_SAMPLE_RATE, N_PITCH_BINS
 from humsearch.embedders.melody import DEFAULT_CHECKPOINT, MelodyEmbedder
 from humsearch.errors import ModelNotFoundError
+from humsearch.melody.contour import CONTOUR_RATE, SONG_CANDIDATES, contour_from_salience
 from humsearch.melody.model import MelodyModel, ModelDims, load_checkpoint, save_checkpoint
 from humsearch.stores.local import LocalStore
 from humsearch.synth.accompany import accompany
@@ -64,6 +65,22 @@ def test_song_and_query_vectors(rng: np.random.Generator):
     query = embedder.embed_query(audio[: 6 * MELODY_SAMPLE_RATE])
     assert query[0].shape[0] == len(query[1]) >= 3  # one window per tempo variant at least
     assert np.all((query[1] >= 0) & (query[1] < 6))
+    assert song.melody.shape[0] == SONG_CANDIDATES and song.melody.dtype == np.uint8
+    assert song.melody.shape[1] == pytest.approx(30 * CONTOUR_RATE, abs=1)
+    assert query.melody.ndim == 1  # a hum is one voice
+
+
+def test_song_contour_keeps_a_second_voice_but_not_a_peaks_shoulder():
+    sal = np.zeros((N_PITCH_BINS, 8), np.float32)
+    sal[2 * 10, :] = 0.9  # the strongest pitch: semitone 10 (contour value 11) throughout
+    sal[2 * 11, :4], sal[2 * 12, :4] = 0.7, 0.6  # its shoulder, sloping up: not a voice of its own
+    sal[2 * 20 + 1, :4] = 0.5  # a second voice in the first two steps
+    sal[2 * 25, 4:] = 0.2  # one too faint to count in the last two
+    two = contour_from_salience(sal, candidates=2)
+    np.testing.assert_array_equal(two, [[11, 11, 11, 11], [21, 21, 0, 0]])
+    np.testing.assert_array_equal(contour_from_salience(sal), two[0])
+    sal[:, 6:] = 0.1  # silence: no melody in either row
+    np.testing.assert_array_equal(contour_from_salience(sal, candidates=2)[:, 3], [0, 0])
 
 
 def _tune(rng: np.random.Generator, bars: int = 12) -> np.ndarray:

@@ -126,6 +126,46 @@ def test_an_octave_error_costs_a_little(rng: np.random.Generator) -> None:
     assert 0.0 < slipped.cost <= len(slips) * rerank.OCTAVE_ERROR_COST / len(on) + 1e-6
 
 
+def test_a_song_contour_that_followed_another_voice_matches_through_its_second_row(
+        rng: np.random.Generator) -> None:
+    song, _ = tune(rng, 60)
+    voice, _ = tune(rng, 60)  # an accompanying voice the front end heard louder than the tune
+    n = min(len(song), len(voice))
+    heard = np.stack([np.where(voice[:n] > 0, voice[:n], song[:n]), song[:n]]).astype(np.uint8)
+    heard[1, heard[0] == song[:n]] = 0  # where the front end did hear the tune, no second row
+    query = song[100:220]
+    two_rows = align(query, heard)
+    assert two_rows.transpose == 0 and two_rows.song_start_s == pytest.approx(100 / CONTOUR_RATE, abs=0.2)
+    assert 0.0 < two_rows.cost <= rerank.ALTERNATIVE_COST + 1e-6
+    assert align(query, heard[:1]).cost > 2 * two_rows.cost  # the first row alone: lost in the other voice
+    # A contour without a second row (indexes built before there was one) aligns as a 1-row one.
+    one_row = align(query, song)
+    assert align(query, np.stack([song, np.zeros_like(song)])) == one_row
+    assert align(query, song[None]) == one_row and one_row.cost == 0.0
+
+
+def test_short_gaps_in_a_song_hold_the_note_before_them() -> None:
+    song = np.array([[0, 5, 0, 0, 7, 0, 0, 0, 9, 0], [0, 2, 0, 0, 0, 0, 0, 0, 1, 0]], np.uint8)
+    np.testing.assert_array_equal(rerank.fill_gaps(song, 2),
+                                  [[0, 5, 5, 5, 7, 0, 0, 0, 9, 0], [0, 2, 2, 2, 0, 0, 0, 0, 1, 0]])
+    np.testing.assert_array_equal(rerank.fill_gaps(song, 3)[0], [0, 5, 5, 5, 7, 7, 7, 7, 9, 0])
+    np.testing.assert_array_equal(rerank.fill_gaps(song, 0), song)  # edges are never filled either
+
+
+def test_a_fading_song_note_still_matches_a_held_hum_note(rng: np.random.Generator,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    song, _ = tune(rng, 60)
+    faded = np.zeros_like(song)
+    faded[::3] = song[::3]  # of each 3 steps only one heard: a fading instrument, notes of 3-8 steps
+    query = song[100:220]
+    held = align(query, faded)
+    assert held.cost < 0.05 and held.song_start_s == pytest.approx(100 / CONTOUR_RATE, abs=0.3)
+    # Without filling, the heard steps alone are a third as many as the hum's: the path cannot
+    # squeeze that far (at most 2 query steps per song step), and the cost rises.
+    monkeypatch.setattr(rerank, "FILL_GAP_STEPS", 0)
+    assert align(query, faded).cost > 4 * held.cost + 0.1
+
+
 def test_step_costs_are_a_truncated_square_with_cheap_octaves() -> None:
     costs = rerank.step_costs(3.0, 1 / 9)
     assert costs[:5] == pytest.approx([0, 1 / 9, 4 / 9, 1, 1])

@@ -251,7 +251,7 @@ def test_melody_is_stored_and_returned(backend: Backend, embedder: ToyEmbedder, 
             vectors=vectors, starts_s=starts, ends_s=starts + 2.0, melody=contour,
         )
 
-    contour = np.array([0, -3, 5, 127, -128], np.int8)
+    contour = np.array([[0, -3, 5, 127, -128], [1, 0, 0, 2, 3]], np.int8)  # rows and dtype come back
     store.open_for_write(spec)
     assert store.upsert(doc(s, c) for s, c in (("with", contour), ("without", None))) == 2
     store.commit()

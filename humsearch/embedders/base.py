@@ -37,8 +37,9 @@ class SongEmbedding(NamedTuple):
     Attributes:
         vectors: (n, dims) float32, rows L2-normalized, one per window.
         starts_s: (n,) start time in seconds of each window.
-        melody: optional uint8 melody contour of the whole song (see humsearch.melody.contour),
-            stored with the song for the second search stage; None when the embedder has none.
+        melody: optional uint8 melody contour of the whole song (see humsearch.melody.contour:
+            (steps,), or (candidates, steps) with the strongest pitch first), stored with the song
+            for the second search stage; None when the embedder has none.
     """
 
     vectors: np.ndarray
@@ -53,7 +54,7 @@ class QueryEmbedding(NamedTuple):
         vectors: (m, dims) float32, rows L2-normalized.
         offsets_s: (m,) offset in seconds of each vector's window inside the query; several
             vectors may share an offset (e.g. tempo variants).
-        melody: optional uint8 melody contour of the whole query, same format as SongEmbedding's.
+        melody: optional uint8 melody contour of the whole query, one row (steps,).
     """
 
     vectors: np.ndarray

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from humsearch.constants import FRAMES_PER_SECOND, MELODY_SAMPLE_RATE
 from humsearch.embedders.base import Embedder, QueryEmbedding, SongEmbedding, window_starts
-from humsearch.melody.contour import contour_from_salience
+from humsearch.melody.contour import SONG_CANDIDATES, SONG_VOICED_SALIENCE, contour_from_salience
 from humsearch.melody.features import log_spectrogram
 from humsearch.melody.model import MelodyModel, load_checkpoint
 
@@ -75,7 +75,8 @@ class MelodyEmbedder(Embedder):
     def song_from_salience(self, sal: torch.Tensor) -> SongEmbedding:
         """embed_song, from the song's salience map (self.salience)."""
         windows, starts = self._windows(sal, self.hop_s)
-        return SongEmbedding(self._embed_salience(windows), starts, contour_from_salience(sal.cpu()))
+        melody = contour_from_salience(sal.cpu(), voiced=SONG_VOICED_SALIENCE, candidates=SONG_CANDIDATES)
+        return SongEmbedding(self._embed_salience(windows), starts, melody)
 
     def embed_query(self, audio: np.ndarray) -> QueryEmbedding:
         """Vectors of the query at several tempi, plus its melody contour (at its own tempo)."""

@@ -21,6 +21,13 @@ or reordered tune does not match), and it is
 - tolerant of octave errors, but not blind to them: a step an octave off (the song's pitch
   tracker jumping to the 2nd harmonic, or the hummer to a comfortable octave) costs as much
   as a step a semitone off (OCTAVE_ERROR_COST);
+- forgiving of notes the front end heard only in part: a gap of at most FILL_GAP_STEPS unvoiced
+  steps inside a song's melody holds the pitch before it (a vibraphone's or a choir's note fades
+  below the voicing threshold before it ends; dropping those steps would squeeze the song's time
+  axis past the tempo range the steps allow);
+- forgiving of a song contour that followed the wrong voice: where a song's contour has a
+  second pitch per step (humsearch.melody.contour), a query step may match it instead of the
+  strongest one, for ALTERNATIVE_COST more (as much as a semitone off);
 - comparable across songs: the total cost is divided by the number of voiced query steps,
   giving a mean cost per step in [0, 1] (0: the same tune up to key and tempo).
 
@@ -39,6 +46,8 @@ from humsearch.melody.contour import CONTOUR_RATE
 
 COST_CAP_SEMITONES = 3.0  # a pitch difference this large is simply "wrong note" (cost 1)
 OCTAVE_ERROR_COST = 1.0 / COST_CAP_SEMITONES**2  # an octave slip costs as much as a semitone off
+ALTERNATIVE_COST = 1.0 / COST_CAP_SEMITONES**2  # matching a song's second pitch: a semitone off
+FILL_GAP_STEPS = 5  # 0.4 s: a song's unvoiced gap this short holds the pitch before it
 MIN_VOICED_STEPS = 10  # 0.8 s of melody: a query with less cannot be aligned
 COARSE_KEEP = 2  # transpositions kept from the half-resolution pass
 MAX_REFINEMENTS = 3  # rounds of "shift by the median difference along the best path"
@@ -99,7 +108,8 @@ def align(
 
     Args:
         query: uint8 contour of the query (0 = unvoiced), or None.
-        song: uint8 contour of the song, or None.
+        song: uint8 contour of the song: (steps,), or (candidates, steps) with the strongest
+            pitch first (humsearch.melody.contour); or None.
         song_range_s: only this part of the song (seconds, clipped to the song) is searched;
             None searches the whole song.
 
@@ -111,28 +121,32 @@ def align(
     q_idx = voiced(query)
     if len(q_idx) < MIN_VOICED_STEPS or song is None:
         return None
-    song = np.asarray(song)
-    lo, hi = 0, len(song)
+    song = np.atleast_2d(np.asarray(song))
+    steps = song.shape[1]
+    lo, hi = 0, steps
     if song_range_s is not None:
-        lo = int(np.floor(np.clip(song_range_s[0] * CONTOUR_RATE, 0, len(song))))  # clip first: may be inf
-        hi = int(np.ceil(np.clip(song_range_s[1] * CONTOUR_RATE, 0, len(song))))
-    s_idx = voiced(song[lo:hi]) + lo
-    if len(s_idx) < (len(q_idx) + 1) // 2:  # the (2,1) step consumes at most 2 query steps per song step
+        lo = int(np.floor(np.clip(song_range_s[0] * CONTOUR_RATE, 0, steps)))  # clip first: may be inf
+        hi = int(np.ceil(np.clip(song_range_s[1] * CONTOUR_RATE, 0, steps)))
+    region = fill_gaps(song[:, lo:hi], FILL_GAP_STEPS)
+    r_idx = voiced(region[0])
+    if len(r_idx) < (len(q_idx) + 1) // 2:  # the (2,1) step consumes at most 2 query steps per song step
         return None
+    s_idx = r_idx + lo  # the song's own step numbers
     q = np.asarray(query, dtype=np.int64)[q_idx]
-    s = song[s_idx].astype(np.int64)
+    s = np.ascontiguousarray(region[:, r_idx], dtype=np.int64)
     costs = step_costs(COST_CAP_SEMITONES, OCTAVE_ERROR_COST)
-    centre = int(np.round(np.median(s) - np.median(q)))  # ties go to the transposition nearest this
+    centre = int(np.round(np.median(s[0]) - np.median(q)))  # ties go to the transposition nearest this
 
     results: dict[int, tuple[float, int, int, float]] = {}  # transpose -> (cost, start, end, median diff)
 
     def attempt(t: int) -> None:
         if t not in results:
-            results[t] = _subseq_dtw(q + t, s, costs, True)
+            results[t] = _subseq_dtw(q + t, s, costs, ALTERNATIVE_COST, True)
 
-    guesses = transposition_guesses(q, s)
+    guesses = transposition_guesses(q, s[0])
     if len(guesses) > COARSE_KEEP:  # every other step of each side: a quarter of the work
-        coarse = _costs_per_transposition(q[::2], s[::2], np.array(guesses, dtype=np.int64), costs)
+        coarse = _costs_per_transposition(q[::2], np.ascontiguousarray(s[:, ::2]),
+                                          np.array(guesses, dtype=np.int64), costs, ALTERNATIVE_COST)
         guesses = sorted(guesses, key=lambda t: (coarse[guesses.index(t)], abs(t - centre), t))[:COARSE_KEEP]
     for t in guesses:
         attempt(t)
@@ -165,6 +179,20 @@ def warm_up() -> Alignment | None:
     return align(tune, np.concatenate([tune, tune]))
 
 
+def fill_gaps(contour: np.ndarray, max_steps: int) -> np.ndarray:
+    """A copy of a (rows, steps) contour in which every run of at most max_steps unvoiced steps
+    (row 0 is 0) between two voiced ones takes the values of the voiced step before it."""
+    n = contour.shape[1]
+    on = contour[0] > 0
+    idx = np.arange(n)
+    before = np.maximum.accumulate(np.where(on, idx, -1))
+    after = np.minimum.accumulate(np.where(on, idx, n)[::-1])[::-1]
+    fill = ~on & (before >= 0) & (after < n) & (after - before - 1 <= max_steps)
+    out = contour.copy()
+    out[:, fill] = contour[:, before[fill]]
+    return out
+
+
 def transposition_guesses(query: np.ndarray, song: np.ndarray) -> list[int]:
     """Semitones to add to the query worth trying: one per pitch class, in the octave nearest the
     difference of the two sides' median pitches (that difference first).
@@ -190,16 +218,32 @@ def step_costs(cap: float, octave: float) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _costs_per_transposition(q: np.ndarray, s: np.ndarray, transpositions: np.ndarray, costs: np.ndarray) -> np.ndarray:
+def _costs_per_transposition(q: np.ndarray, s: np.ndarray, transpositions: np.ndarray, costs: np.ndarray,
+                             alternative: float) -> np.ndarray:
     """Mean alignment cost of q + t inside s for each t (_subseq_dtw without the path)."""
     out = np.empty(transpositions.size)
     for k in range(transpositions.size):
-        out[k] = _subseq_dtw(q + transpositions[k], s, costs, False)[0]
+        out[k] = _subseq_dtw(q + transpositions[k], s, costs, alternative, False)[0]
     return out
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _match(pitch: int, s: np.ndarray, j: int, costs: np.ndarray, alternative: float) -> tuple[float, int]:
+    """(cost, candidate) of the song's candidate at step j that matches `pitch` cheapest; any
+    candidate after the first costs `alternative` more, and a missing one (0) is skipped."""
+    top = costs.size - 1
+    best, pick = costs[min(abs(pitch - s[0, j]), top)], 0
+    for k in range(1, s.shape[0]):
+        if s[k, j] > 0:
+            c = costs[min(abs(pitch - s[k, j]), top)] + alternative
+            if c < best:
+                best, pick = c, k
+    return best, pick
+
+
 @numba.njit(cache=True, nogil=True)
-def _subseq_dtw(q: np.ndarray, s: np.ndarray, costs: np.ndarray, trace: bool) -> tuple[float, int, int, float]:
+def _subseq_dtw(q: np.ndarray, s: np.ndarray, costs: np.ndarray, alternative: float,
+                trace: bool) -> tuple[float, int, int, float]:
     """Subsequence DTW of q inside s with steps (1,1), (1,2), (2,1).
 
     Every query step adds exactly one unit of cost (a (1,2) step averages the two song steps it
@@ -207,28 +251,35 @@ def _subseq_dtw(q: np.ndarray, s: np.ndarray, costs: np.ndarray, trace: bool) ->
 
     Args:
         q: voiced semitone values of the query, already transposed (int64).
-        s: voiced semitone values of the song (int64).
+        s: (candidates, n) voiced semitone values of the song (int64), strongest first, 0 = none.
         costs: step_costs(), the cost of each absolute pitch difference.
+        alternative: extra cost of matching a candidate other than the first (_match).
         trace: find the path (start, median difference); without it only the cost is meaningful.
 
     Returns:
         (mean cost, first song index, last song index, median pitch difference s - q along the path).
     """
-    m, n = q.size, s.size
-    top = costs.size - 1
+    m, n = q.size, s.shape[1]
     step = np.zeros((m if trace else 1, n), np.int8)  # 1: (1,1), 2: (1,2), 3: (2,1)
+    # The cost of each query pitch against every song step, computed once per distinct pitch
+    # rather than once per query step (a hum holds each pitch for several steps): pitch p is
+    # row p - low of `match`.
+    low = q.min()
+    match = np.empty((q.max() - low + 1, n), np.float32)
+    ready = np.zeros(match.shape[0], np.bool_)
+    for i in range(m):
+        r = q[i] - low
+        if not ready[r]:
+            for j in range(n):
+                match[r, j] = _match(q[i], s, j, costs, alternative)[0]
+            ready[r] = True
     # Three rolling rows of accumulated cost: i - 2, i - 1, i.
     acc2 = np.full(n, np.inf, np.float32)
-    acc1 = np.empty(n, np.float32)
-    prev = np.empty(n, np.float32)  # costs of row i - 1, for the (2,1) step
-    for j in range(n):
-        prev[j] = costs[min(abs(q[0] - s[j]), top)]
-        acc1[j] = prev[j]
-    row = np.empty(n, np.float32)
+    acc1 = match[q[0] - low].copy()
     acc = np.empty(n, np.float32)
     for i in range(1, m):
-        for j in range(n):
-            row[j] = costs[min(abs(q[i] - s[j]), top)]
+        prev = match[q[i - 1] - low]  # costs of row i - 1, for the (2,1) step
+        row = match[q[i] - low]
         acc[0] = np.inf
         for j in range(1, n):
             c = row[j]
@@ -245,7 +296,6 @@ def _subseq_dtw(q: np.ndarray, s: np.ndarray, costs: np.ndarray, trace: bool) ->
             if trace:
                 step[i, j] = code
         acc2, acc1, acc = acc1, acc, acc2
-        prev, row = row, prev
     end = 0
     for j in range(1, n):
         if acc1[j] < acc1[end]:
@@ -258,7 +308,7 @@ def _subseq_dtw(q: np.ndarray, s: np.ndarray, costs: np.ndarray, trace: bool) ->
     diffs = np.empty(m)
     i, j = m - 1, end
     while True:
-        diffs[i] = s[j] - q[i]
+        diffs[i] = s[_match(q[i], s, j, costs, alternative)[1], j] - q[i]
         if i == 0:
             break
         code = step[i, j]
@@ -267,7 +317,7 @@ def _subseq_dtw(q: np.ndarray, s: np.ndarray, costs: np.ndarray, trace: bool) ->
         elif code == 2:
             i, j = i - 1, j - 2
         else:
-            diffs[i - 1] = s[j] - q[i - 1]
+            diffs[i - 1] = s[_match(q[i - 1], s, j, costs, alternative)[1], j] - q[i - 1]
             i, j = i - 2, j - 1
     return float(acc1[end]) / m, j, end, float(np.median(diffs))
 

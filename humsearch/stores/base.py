@@ -108,7 +108,7 @@ class SongDoc:
     vectors: np.ndarray  # (n_segments, dims) float32, L2-normalized
     starts_s: np.ndarray  # (n_segments,)
     ends_s: np.ndarray  # (n_segments,)
-    melody: np.ndarray | None = None  # optional coarse melody contour for re-ranking
+    melody: np.ndarray | None = None  # optional small integer array (a melody contour) for re-ranking
 
 
 @dataclass(frozen=True)
