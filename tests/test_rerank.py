@@ -144,28 +144,6 @@ def test_a_song_contour_that_followed_another_voice_matches_through_its_second_r
     assert align(query, song[None]) == one_row and one_row.cost == 0.0
 
 
-def test_short_gaps_in_a_song_hold_the_note_before_them() -> None:
-    song = np.array([[0, 5, 0, 0, 7, 0, 0, 0, 9, 0], [0, 2, 0, 0, 0, 0, 0, 0, 1, 0]], np.uint8)
-    np.testing.assert_array_equal(rerank.fill_gaps(song, 2),
-                                  [[0, 5, 5, 5, 7, 0, 0, 0, 9, 0], [0, 2, 2, 2, 0, 0, 0, 0, 1, 0]])
-    np.testing.assert_array_equal(rerank.fill_gaps(song, 3)[0], [0, 5, 5, 5, 7, 7, 7, 7, 9, 0])
-    np.testing.assert_array_equal(rerank.fill_gaps(song, 0), song)  # edges are never filled either
-
-
-def test_a_fading_song_note_still_matches_a_held_hum_note(rng: np.random.Generator,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    song, _ = tune(rng, 60)
-    faded = np.zeros_like(song)
-    faded[::3] = song[::3]  # of each 3 steps only one heard: a fading instrument, notes of 3-8 steps
-    query = song[100:220]
-    held = align(query, faded)
-    assert held.cost < 0.05 and held.song_start_s == pytest.approx(100 / CONTOUR_RATE, abs=0.3)
-    # Without filling, the heard steps alone are a third as many as the hum's: the path cannot
-    # squeeze that far (at most 2 query steps per song step), and the cost rises.
-    monkeypatch.setattr(rerank, "FILL_GAP_STEPS", 0)
-    assert align(query, faded).cost > 4 * held.cost + 0.1
-
-
 def test_step_costs_are_a_truncated_square_with_cheap_octaves() -> None:
     costs = rerank.step_costs(3.0, 1 / 9)
     assert costs[:5] == pytest.approx([0, 1 / 9, 4 / 9, 1, 1])

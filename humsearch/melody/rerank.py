@@ -21,10 +21,6 @@ or reordered tune does not match), and it is
 - tolerant of octave errors, but not blind to them: a step an octave off (the song's pitch
   tracker jumping to the 2nd harmonic, or the hummer to a comfortable octave) costs as much
   as a step a semitone off (OCTAVE_ERROR_COST);
-- forgiving of notes the front end heard only in part: a gap of at most FILL_GAP_STEPS unvoiced
-  steps inside a song's melody holds the pitch before it (a vibraphone's or a choir's note fades
-  below the voicing threshold before it ends; dropping those steps would squeeze the song's time
-  axis past the tempo range the steps allow);
 - forgiving of a song contour that followed the wrong voice: where a song's contour has a
   second pitch per step (humsearch.melody.contour), a query step may match it instead of the
   strongest one, for ALTERNATIVE_COST more (as much as a semitone off);
@@ -47,7 +43,6 @@ from humsearch.melody.contour import CONTOUR_RATE
 COST_CAP_SEMITONES = 3.0  # a pitch difference this large is simply "wrong note" (cost 1)
 OCTAVE_ERROR_COST = 1.0 / COST_CAP_SEMITONES**2  # an octave slip costs as much as a semitone off
 ALTERNATIVE_COST = 1.0 / COST_CAP_SEMITONES**2  # matching a song's second pitch: a semitone off
-FILL_GAP_STEPS = 5  # 0.4 s: a song's unvoiced gap this short holds the pitch before it
 MIN_VOICED_STEPS = 10  # 0.8 s of melody: a query with less cannot be aligned
 COARSE_KEEP = 2  # transpositions kept from the half-resolution pass
 MAX_REFINEMENTS = 3  # rounds of "shift by the median difference along the best path"
@@ -127,13 +122,11 @@ def align(
     if song_range_s is not None:
         lo = int(np.floor(np.clip(song_range_s[0] * CONTOUR_RATE, 0, steps)))  # clip first: may be inf
         hi = int(np.ceil(np.clip(song_range_s[1] * CONTOUR_RATE, 0, steps)))
-    region = fill_gaps(song[:, lo:hi], FILL_GAP_STEPS)
-    r_idx = voiced(region[0])
-    if len(r_idx) < (len(q_idx) + 1) // 2:  # the (2,1) step consumes at most 2 query steps per song step
+    s_idx = voiced(song[0, lo:hi]) + lo
+    if len(s_idx) < (len(q_idx) + 1) // 2:  # the (2,1) step consumes at most 2 query steps per song step
         return None
-    s_idx = r_idx + lo  # the song's own step numbers
     q = np.asarray(query, dtype=np.int64)[q_idx]
-    s = np.ascontiguousarray(region[:, r_idx], dtype=np.int64)
+    s = np.ascontiguousarray(song[:, s_idx], dtype=np.int64)
     costs = step_costs(COST_CAP_SEMITONES, OCTAVE_ERROR_COST)
     centre = int(np.round(np.median(s[0]) - np.median(q)))  # ties go to the transposition nearest this
 
@@ -177,20 +170,6 @@ def warm_up() -> Alignment | None:
     alignment kernels now rather than in the user's first search: about 3 s on this machine."""
     tune = np.repeat(np.arange(20, 20 + MIN_VOICED_STEPS), 4).astype(np.uint8)
     return align(tune, np.concatenate([tune, tune]))
-
-
-def fill_gaps(contour: np.ndarray, max_steps: int) -> np.ndarray:
-    """A copy of a (rows, steps) contour in which every run of at most max_steps unvoiced steps
-    (row 0 is 0) between two voiced ones takes the values of the voiced step before it."""
-    n = contour.shape[1]
-    on = contour[0] > 0
-    idx = np.arange(n)
-    before = np.maximum.accumulate(np.where(on, idx, -1))
-    after = np.minimum.accumulate(np.where(on, idx, n)[::-1])[::-1]
-    fill = ~on & (before >= 0) & (after < n) & (after - before - 1 <= max_steps)
-    out = contour.copy()
-    out[:, fill] = contour[:, before[fill]]
-    return out
 
 
 def transposition_guesses(query: np.ndarray, song: np.ndarray) -> list[int]:
