@@ -1,7 +1,7 @@
 """How well the melody alignment alone ranks the MIR-QBSH catalog for the 19 dev queries.
 
     python benchmarks/dtw_ceiling.py [--checkpoint humsearch/models/melody.pt] [--voiced 0.3]
-        [--song-voiced 0.2] [--candidates 2] [--skip-audio] [--json]
+        [--song-voiced 0.2] [--pitches 2] [--skip-audio] [--json]
 
 Every query is aligned (humsearch.melody.rerank.align) with every catalog song and the songs
 are ranked by alignment cost, no kNN stage involved, for two kinds of contours:
@@ -12,7 +12,7 @@ are ranked by alignment cost, no kNN stage involved, for two kinds of contours:
 - (b) audio: the contour the model reads off the voiced query (evaluation.mirqbsh_queries)
   against the contour it reads off the rendered catalog song (what the index stores:
   `embed_song(audio).melody`, computed here from the same salience without the window vectors;
-  --candidates 1 keeps only its strongest pitch per step and --song-voiced 0.3 its surer steps,
+  --pitches 1 keeps only its strongest pitch per step and --song-voiced 0.3 its surer steps,
   as indexes built before the two-row song contours did).
 - (c) the model's query contour against the MIDI melody: where (b) loses against (a), this
   says which side's contour is to blame.
@@ -92,7 +92,7 @@ def model_contours(checkpoint: str, catalog: Path, cache: Path, *, voiced: float
 
     The contours before the voicing decision (humsearch.melody.contour.contour_peaks, with
     SONG_CANDIDATES rows) are cached in `cache`, so other voicing thresholds or numbers of
-    candidates costs nothing either."""
+    pitches cost nothing either."""
     from humsearch.audio import load_audio
     from humsearch.embedders.melody import MelodyEmbedder
     from humsearch.evaluation import mirqbsh_queries
@@ -199,8 +199,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="peak salience above which a step of a query's model contour counts as melody")
     parser.add_argument("--song-voiced", type=float, default=SONG_VOICED_SALIENCE,
                         help="the same for the songs' model contours")
-    parser.add_argument("--candidates", type=int, default=SONG_CANDIDATES, choices=range(1, SONG_CANDIDATES + 1),
-                        help="pitches per step of the songs' model contours")
+    parser.add_argument("--pitches", type=int, default=SONG_CANDIDATES, choices=range(1, SONG_CANDIDATES + 1),
+                        help="pitches per step of the songs' model contours (rerank_depth.py --pitches)")
     parser.add_argument("--skip-audio", action="store_true", help="only (a), the symbolic contours")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
@@ -217,9 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         digest = file_sha256(args.checkpoint)[:10]
         cache = REPO_ROOT / "cache" / "eval" / f"dtw-ceiling-{Path(args.checkpoint).stem}-{digest}-peaks{SONG_CANDIDATES}.npz"
         songs, queries = model_contours(args.checkpoint, args.catalog, cache, voiced=args.voiced,
-                                        song_voiced=args.song_voiced, candidates=args.candidates)
+                                        song_voiced=args.song_voiced, candidates=args.pitches)
         result.update(audio_songs=len(songs), voiced=args.voiced, song_voiced=args.song_voiced,
-                      candidates=args.candidates)
+                      pitches=args.pitches)
         sets["b_audio"] = (queries, songs)
         sets["c_audio_query_vs_midi"] = (queries, midi)
     for name, (q, s) in sets.items():
