@@ -35,6 +35,7 @@ class Backend:
     live_physical: Callable[[], list[str]]  # what the alias / CURRENT points at
     physical_exists: Callable[[str], bool]
     forget_windows: Callable[[], None]  # make the live index look like one written before window/hop were recorded
+    reopen: Callable[[], Store]  # a new store on the same index, as another process opens it
 
 
 def _local(tmp_path: Path) -> Iterator[Backend]:
@@ -53,7 +54,8 @@ def _local(tmp_path: Path) -> Iterator[Backend]:
         (old / SONGS_FILE).write_text(json.dumps(meta))
         (store.folder / CURRENT_FILE).write_text(old.name + "\n")
 
-    yield Backend(store, live, lambda name: (store.folder / name).is_dir(), forget_windows)
+    yield Backend(store, live, lambda name: (store.folder / name).is_dir(), forget_windows,
+                  lambda: LocalStore(store.folder))
 
 
 def _elastic(tmp_path: Path, url: str) -> Iterator[Backend]:
@@ -77,6 +79,7 @@ def _elastic(tmp_path: Path, url: str) -> Iterator[Backend]:
             lambda: sorted(client.indices.get_alias(name=name)),
             lambda physical: bool(client.indices.exists(index=physical)),
             forget_windows,
+            lambda: ElasticStore(client, name, url=url, mappings_dir=mappings),
         )
     finally:
         for physical in client.indices.get(index=f"{name}*"):
@@ -255,10 +258,11 @@ def test_melody_is_stored_and_returned(backend: Backend, embedder: ToyEmbedder, 
     store.open_for_write(spec)
     assert store.upsert(doc(s, c) for s, c in (("with", contour), ("without", None))) == 2
     store.commit()
-    songs = store.get_songs(["with", "without"])
-    np.testing.assert_array_equal(songs["with"].melody, contour)
-    assert songs["with"].melody.dtype == np.int8
-    assert songs["without"].melody is None
+    for reader in (store, backend.reopen()):  # what this store holds, and what it wrote
+        songs = reader.get_songs(["with", "without"])
+        np.testing.assert_array_equal(songs["with"].melody, contour)
+        assert songs["with"].melody.dtype == np.int8
+        assert songs["without"].melody is None
 
     store.open_for_write(spec)
     assert store.delete(["with", "never-indexed"]) == 1
