@@ -86,9 +86,9 @@ def midi_contour(path: Path) -> np.ndarray:
 
 
 def model_contours(checkpoint: str, catalog: Path, cache: Path, *, voiced: float, song_voiced: float,
-                   candidates: int) -> tuple[dict, dict]:
+                   pitches: int) -> tuple[dict, dict]:
     """(song stem -> contour, query id -> contour) from the checkpoint's salience; songs keep
-    `candidates` pitches per step (at most SONG_CANDIDATES), queries one.
+    `pitches` pitches per step (at most SONG_CANDIDATES), queries one.
 
     The contours before the voicing decision (humsearch.melody.contour.contour_peaks, with
     SONG_CANDIDATES rows) are cached in `cache`, so other voicing thresholds or numbers of
@@ -129,7 +129,7 @@ def model_contours(checkpoint: str, catalog: Path, cache: Path, *, voiced: float
                for k, v in stored.items() if k.startswith(prefix)}
         return {k: v[0] if rows == 1 else v for k, v in out.items()}
 
-    return contours("song:", candidates, song_voiced), contours("query:", 1, voiced)
+    return contours("song:", pitches, song_voiced), contours("query:", 1, voiced)
 
 
 def _save(cache: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         digest = file_sha256(args.checkpoint)[:10]
         cache = REPO_ROOT / "cache" / "eval" / f"dtw-ceiling-{Path(args.checkpoint).stem}-{digest}-peaks{SONG_CANDIDATES}.npz"
         songs, queries = model_contours(args.checkpoint, args.catalog, cache, voiced=args.voiced,
-                                        song_voiced=args.song_voiced, candidates=args.pitches)
+                                        song_voiced=args.song_voiced, pitches=args.pitches)
         result.update(audio_songs=len(songs), voiced=args.voiced, song_voiced=args.song_voiced,
                       pitches=args.pitches)
         sets["b_audio"] = (queries, songs)
