@@ -7,11 +7,13 @@ cache, which this builds if it is missing) with its MIDI melody over the first 3
 counts three kinds of error per step: a false alarm (melody heard where the MIDI has none), a
 miss (MIDI melody, nothing heard: peak salience under the voicing threshold) and a wrong pitch
 (both voiced, strongest pitch more than a semitone off, octaves forgiven). Then it repairs one
-kind at a time with the MIDI's own steps, in every catalog song, and ranks the catalog for
-the 19 dev queries by alignment alone (as dtw_ceiling.py's first-30-s row does); once in
-every song, once in the answers only (is it the right song's contour that loses, or a
-distractor's that wins?). The repair that recovers most of the gap to the symbolic ceiling is the error to work on. An oracle:
-the repaired contours use the answers, so its rows are diagnoses, never results.
+kind at a time with the MIDI's own steps (in the strongest row; a second row stays as the model
+heard it, emptied only where a false alarm is), once in every catalog song and once in the
+answers only (is it the right song's contour that loses, or a distractor's that wins?), and
+ranks the catalog for the 19 dev queries by alignment alone (as dtw_ceiling.py's first-30-s
+row does). The repair that recovers most of the gap to the symbolic ceiling is the error to
+work on. An oracle: the repaired contours use the answers, so its rows are diagnoses, never
+results.
 """
 
 from __future__ import annotations
