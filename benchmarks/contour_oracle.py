@@ -31,7 +31,6 @@ sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 
 import dtw_ceiling  # noqa: E402
 from humsearch.melody.contour import SONG_CANDIDATES, SONG_VOICED_SALIENCE, VOICED_SALIENCE  # noqa: E402
-from indexer import file_sha256  # noqa: E402
 
 MAX_LAG_STEPS = 15  # the renderer may shift a song by a few steps against its MIDI
 
@@ -83,10 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.catalog.is_dir():
         parser.error(f"no rendered catalog at {args.catalog} (run `humsearch eval --set mirqbsh` first)")
 
-    digest = file_sha256(args.checkpoint)[:10]
-    cache = REPO_ROOT / "cache" / "eval" / f"dtw-ceiling-{Path(args.checkpoint).stem}-{digest}-peaks{SONG_CANDIDATES}.npz"
-    songs, queries = dtw_ceiling.model_contours(args.checkpoint, args.catalog, cache, voiced=VOICED_SALIENCE,
-                                                song_voiced=SONG_VOICED_SALIENCE, pitches=SONG_CANDIDATES)
+    songs, queries = dtw_ceiling.model_contours(
+        args.checkpoint, args.catalog, dtw_ceiling.contour_cache(args.checkpoint), voiced=VOICED_SALIENCE,
+        song_voiced=SONG_VOICED_SALIENCE, pitches=SONG_CANDIDATES)
     midi = {p.stem: dtw_ceiling.midi_contour(p) for p in sorted((args.data / "catalog-midi").glob("*.mid"))}
     answers = {qid.split("_")[2] for qid in queries}
     errors: dict[str, dict[str, float]] = {}
@@ -107,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, contours in {"model": songs, **repaired}.items():
         ranks = dtw_ceiling.rank_all(queries, contours, start_only=True)
         result["ranking"][name] = {**dtw_ceiling.expected_metrics(ranks),
-                                   "ranks": [dtw_ceiling._rank_text(r) for r in ranks]}
+                                   "ranks": [dtw_ceiling.rank_text(r) for r in ranks]}
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

@@ -132,6 +132,13 @@ def model_contours(checkpoint: str, catalog: Path, cache: Path, *, voiced: float
     return contours("song:", pitches, song_voiced), contours("query:", 1, voiced)
 
 
+def contour_cache(checkpoint: str) -> Path:
+    """Where model_contours keeps a checkpoint's contours: named by its content, so a retrained
+    file with the same name is a new cache."""
+    digest = file_sha256(checkpoint)[:10]
+    return REPO_ROOT / "cache" / "eval" / f"dtw-ceiling-{Path(checkpoint).stem}-{digest}-peaks{SONG_CANDIDATES}.npz"
+
+
 def _save(cache: Path, arrays: dict[str, np.ndarray]) -> None:
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_name(cache.stem + ".part.npz")
@@ -181,7 +188,7 @@ def _cost(alignment) -> float:
     return np.inf if alignment is None else alignment.cost
 
 
-def _rank_text(r: tuple[int, int] | None) -> str:
+def rank_text(r: tuple[int, int] | None) -> str:
     if r is None:
         return "-"
     return f"{r[0] + 1}" + (f"(+{r[1]} tied)" if r[1] else "")
@@ -214,10 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_audio:
         if not args.catalog.is_dir():
             parser.error(f"no rendered catalog at {args.catalog}")
-        digest = file_sha256(args.checkpoint)[:10]
-        cache = REPO_ROOT / "cache" / "eval" / f"dtw-ceiling-{Path(args.checkpoint).stem}-{digest}-peaks{SONG_CANDIDATES}.npz"
-        songs, queries = model_contours(args.checkpoint, args.catalog, cache, voiced=args.voiced,
-                                        song_voiced=args.song_voiced, pitches=args.pitches)
+        songs, queries = model_contours(args.checkpoint, args.catalog, contour_cache(args.checkpoint),
+                                        voiced=args.voiced, song_voiced=args.song_voiced, pitches=args.pitches)
         result.update(audio_songs=len(songs), voiced=args.voiced, song_voiced=args.song_voiced,
                       pitches=args.pitches)
         sets["b_audio"] = (queries, songs)
@@ -227,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             r = rank_all(q, s, start_only=start_only)
             key = f"{name}/{'first_30s' if start_only else 'whole_song'}"
-            result[key] = {**expected_metrics(r), "ranks": [_rank_text(x) for x in r], "seconds": round(time.perf_counter() - t0, 1)}
+            result[key] = {**expected_metrics(r), "ranks": [rank_text(x) for x in r], "seconds": round(time.perf_counter() - t0, 1)}
     if args.json:
         print(json.dumps(result, indent=2))
     else:
