@@ -20,7 +20,7 @@ def test_reference_is_shifted_to_where_it_agrees_with_the_model():
 def test_each_kind_of_error_is_counted_and_repaired_alone():
     ref = np.array([0, 20, 20, 22, 22, 24, 24, 0], np.uint8)
     model = np.array([[9, 20, 0, 22, 27, 24, 36, 0],  # false alarm, miss, wrong pitch, octave (forgiven)
-                      [0, 0, 0, 0, 22, 0, 0, 0]], np.uint8)
+                      [5, 0, 0, 0, 22, 0, 0, 0]], np.uint8)
     rates, fixed = contour_oracle.repairs(model, ref)
     assert rates["false_alarm"] == 1 / 8 and rates["miss"] == 1 / 8
     assert rates["wrong_pitch"] == 1 / 5  # of the five steps voiced on both sides
@@ -28,5 +28,6 @@ def test_each_kind_of_error_is_counted_and_repaired_alone():
     assert fixed["misses"][0].tolist() == [9, 20, 20, 22, 27, 24, 36, 0]
     assert fixed["wrong_pitches"][0].tolist() == [9, 20, 0, 22, 22, 24, 36, 0]
     assert fixed["all"][0].tolist() == [0, 20, 20, 22, 22, 24, 36, 0]
-    assert fixed["all"][1].tolist() == model[1].tolist()  # second rows are left alone where there is melody
+    assert fixed["false_alarms"][:, 0].tolist() == fixed["all"][:, 0].tolist() == [0, 0]  # every row emptied
+    assert fixed["all"][1].tolist() == [0, 0, 0, 0, 22, 0, 0, 0]  # second rows are left alone where there is melody
     assert model[0].tolist() == [9, 20, 0, 22, 27, 24, 36, 0]  # the input is not modified
