@@ -51,6 +51,9 @@ SOUNDFONTS = (  # (path, engine, probability)
 # General MIDI programs (0-based). Leads include voices, winds, strings, synth leads.
 LEAD_PROGRAMS = (0, 4, 11, 16, 19, 22, 24, 25, 26, 40, 41, 48, 52, 53, 54, 56, 57, 60, 64, 65,
                  66, 68, 71, 73, 74, 75, 78, 79, 80, 81, 82, 85, 91)
+# The leads the front end hears worst on training renderings (struck bars, choir and voices,
+# reeds, flutes): fading or breathy notes under a band. --faint-* sources use only these.
+FAINT_LEADS = (11, 12, 13, 52, 53, 54, 64, 65, 66, 68, 71, 73, 85)
 ACCOMP_PROGRAMS = (0, 1, 2, 4, 5, 6, 7, 11, 16, 19, 24, 25, 26, 27, 29, 32, 33, 35, 46, 48, 49,
                    50, 88, 89, 90, 92, 94)
 VARIANTS = 1
@@ -93,8 +96,10 @@ def drum_track(midi: pretty_midi.PrettyMIDI, rng: np.random.Generator) -> pretty
     return drums
 
 
-def arrange(midi: pretty_midi.PrettyMIDI, rng: np.random.Generator) -> tuple[pretty_midi.PrettyMIDI, int, float]:
-    """A randomized arrangement of a POP909 song; returns (midi, transpose, time scale)."""
+def arrange(midi: pretty_midi.PrettyMIDI, rng: np.random.Generator,
+            leads: tuple[int, ...] = LEAD_PROGRAMS) -> tuple[pretty_midi.PrettyMIDI, int, float]:
+    """A randomized arrangement of a POP909 song, its lead drawn from `leads`; returns
+    (midi, transpose, time scale)."""
     transpose = int(rng.integers(-5, 6))
     scale = float(rng.uniform(0.85, 1.18))
     out = pretty_midi.PrettyMIDI()
@@ -103,7 +108,7 @@ def arrange(midi: pretty_midi.PrettyMIDI, rng: np.random.Generator) -> tuple[pre
         is_melody = inst.name.upper() == "MELODY"
         if inst.name.upper() == "BRIDGE" and rng.random() < 0.3:
             continue
-        program = int(rng.choice(LEAD_PROGRAMS if is_melody else ACCOMP_PROGRAMS))
+        program = int(rng.choice(leads if is_melody else ACCOMP_PROGRAMS))
         new = pretty_midi.Instrument(program=program, name=inst.name)
         gain = lead_gain if is_melody else 1.0
         for n in inst.notes:
@@ -175,10 +180,12 @@ def _excerpt(midi: pretty_midi.PrettyMIDI, start: float, length: float) -> prett
     return out
 
 
-def _with_band(melody: np.ndarray, beat_s: float, rng: np.random.Generator) -> pretty_midi.PrettyMIDI:
-    """A lead instrument playing `melody` over a generated band, a little under the tune."""
+def _with_band(melody: np.ndarray, beat_s: float, rng: np.random.Generator,
+               leads: tuple[int, ...]) -> pretty_midi.PrettyMIDI:
+    """A lead instrument (from `leads`) playing `melody` over a generated band, a little
+    under the tune."""
     midi = pretty_midi.PrettyMIDI()
-    lead = pretty_midi.Instrument(program=int(rng.choice(LEAD_PROGRAMS)), name="MELODY")
+    lead = pretty_midi.Instrument(program=int(rng.choice(leads)), name="MELODY")
     vel = int(rng.integers(75, 115))
     lead.notes = [pretty_midi.Note(vel, int(p), a, b) for a, b, p in melody]
     band = accompany(melody, rng=rng, tempo_bpm=60.0 / beat_s)
@@ -202,7 +209,7 @@ def _save_song(out_path: Path, renderings: list[tuple[pretty_midi.PrettyMIDI, np
     return out_path.name
 
 
-def build_song(out_path: Path, midi_path: Path, seed: int) -> str:
+def build_song(out_path: Path, midi_path: Path, seed: int, leads: tuple[int, ...] = LEAD_PROGRAMS) -> str:
     """Cache a POP909 song: VARIANTS random arrangements of an excerpt, and its hums."""
     rng = np.random.default_rng(seed)
     midi = pretty_midi.PrettyMIDI(str(midi_path))
@@ -211,7 +218,7 @@ def build_song(out_path: Path, midi_path: Path, seed: int) -> str:
     renderings = []
     for _ in range(VARIANTS):
         # Arranged whole (the drums follow the song's own beat grid), rendered as an excerpt.
-        arranged, transpose, scale = arrange(midi, rng)
+        arranged, transpose, scale = arrange(midi, rng, leads)
         notes = mel * [scale, scale, 1] + [0, 0, transpose]
         a, length = start * scale, EXCERPT_S * scale
         notes = notes[(notes[:, 0] >= a) & (notes[:, 0] < a + length)] - [a, a, 0]
@@ -220,7 +227,8 @@ def build_song(out_path: Path, midi_path: Path, seed: int) -> str:
     return _save_song(out_path, renderings, mel, rng)
 
 
-def build_tune(out_path: Path, seed: int, beats: np.ndarray | None = None) -> str:
+def build_tune(out_path: Path, seed: int, beats: np.ndarray | None = None,
+               leads: tuple[int, ...] = LEAD_PROGRAMS) -> str:
     """Cache a tune with a backing band: procedural (beats None) or a corpus tune given in
     beats, at a random tempo in a range a lead instrument plays; and its hums."""
     rng = np.random.default_rng(seed)
@@ -234,7 +242,7 @@ def build_tune(out_path: Path, seed: int, beats: np.ndarray | None = None) -> st
     renderings = []
     for _ in range(VARIANTS):
         notes = mel + [0, 0, int(rng.integers(-5, 6))]
-        renderings.append((_with_band(notes, beat_s, rng), notes, 1.0))
+        renderings.append((_with_band(notes, beat_s, rng, leads), notes, 1.0))
     return _save_song(out_path, renderings, mel, rng)
 
 
@@ -247,6 +255,9 @@ def main() -> None:
     parser.add_argument("--tunes", type=int, default=0, help="procedural folk-like tunes")
     parser.add_argument("--corpus", type=int, default=0, help="music21 corpus tunes (corpus_tunes output)")
     parser.add_argument("--corpus-file", type=Path, default=CORPUS_FILE)
+    parser.add_argument("--faint-pop909", type=int, default=0,
+                        help="POP909 training songs rendered again, with a lead from FAINT_LEADS")
+    parser.add_argument("--faint-tunes", type=int, default=0, help="procedural tunes with a lead from FAINT_LEADS")
     args = parser.parse_args()
     held = holdout_ids()
     songs = [p for p in sorted((args.data / "pop909").glob("*.mid")) if p.stem not in held][: args.pop909]
@@ -258,6 +269,11 @@ def main() -> None:
         tunes = load_tunes(args.corpus_file)
         picks = np.random.default_rng(0).permutation(len(tunes))[: args.corpus]
         jobs += [(args.out / f"corpus-{i:05d}.npz", build_tune, (2_000_000 + int(i), tunes[i])) for i in picks]
+    # Other seeds than the plain sources': other excerpts, keys and hums of the same songs.
+    jobs += [(args.out / f"faint-pop909-{p.stem}.npz", build_song, (p, 3_000_000 + int(p.stem), FAINT_LEADS))
+             for p in songs[: args.faint_pop909]]
+    jobs += [(args.out / f"faint-tune-{i:05d}.npz", build_tune, (4_000_000 + i, None, FAINT_LEADS))
+             for i in range(args.faint_tunes)]
     jobs = [j for j in jobs if not j[0].exists()]
     # Interleaved, so that a build stopped early holds some of every source.
     jobs = [jobs[i] for i in np.random.default_rng(1).permutation(len(jobs))]
