@@ -9,7 +9,9 @@ Three sources of melodies, all training material:
   - procedural folk-like tunes (humsearch.synth.tunes) with a backing band
     (humsearch.synth.accompany);
   - public-domain tunes of music21's corpus (humsearch.training.corpus_tunes, no Essen:
-    MIR-QBSH's distractors are Essen tunes) with a backing band.
+    MIR-QBSH's distractors are Essen tunes) with a backing band;
+  - optionally (--faint-pop909, --faint-tunes) POP909 songs and procedural tunes played by
+    one of FAINT_LEADS, the leads the front end hears worst, at seeds of their own.
 Per song, one .npz holds:
   - `spec{v}` (float16, N_SPEC_BINS x frames): variant v of the song, rendered with a random
     SoundFont, random General MIDI programs (voice-like leads included), key, tempo, mix
