@@ -37,6 +37,9 @@ class Query:
     audio: np.ndarray  # mono float32 at `sr`
     sr: int
     answer: str  # file stem of the right catalog song
+    # A synthetic hum's sung pitch per model frame (MIDI, 0 = silent); None for real recordings.
+    # Lets a benchmark tell the hum's contour errors from the song's (pop909_ceiling.py).
+    sung_midi: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -158,7 +161,8 @@ def pop909_queries(*, data: Path = DATA_DIR, per_song: int = 3, seed: int = 0, l
             if len(sel) < 5:
                 continue
             hum = synthesize_hum(sel - [start, start, 0], sr=MELODY_SAMPLE_RATE, rng=rng)
-            queries.append(Query(f"{sid}-{made}@{start:.0f}s", hum.audio, MELODY_SAMPLE_RATE, f"pop909-{sid}"))
+            queries.append(Query(f"{sid}-{made}@{start:.0f}s", hum.audio, MELODY_SAMPLE_RATE, f"pop909-{sid}",
+                                 hum.f0_midi))
             made += 1
     return queries
 
