@@ -44,6 +44,11 @@ class ModelDims:
     # 3, 9 and 27 let it hear about +-1.5 s more, so a struck or plucked lead (vibraphone,
     # piano, guitar) whose note has faded under the band still reads as the melody.
     salience_context_dilations: tuple[int, ...] = (3, 9, 27)
+    # Residual pitch-context blocks after those, dilations in quarter-tone bins: 8 and 24 let
+    # each pitch see its neighbours 4 semitones and an octave away (about +-2 octaves once
+    # stacked), so the front end can weigh a candidate line against the chords and bass around
+    # it when it decides which one is the tune.
+    salience_pitch_dilations: tuple[int, ...] = (8, 24)
 
 
 def normalize_loudness(spec: torch.Tensor) -> torch.Tensor:
@@ -61,14 +66,15 @@ def _conv2d(cin: int, cout: int, kernel: tuple[int, int], stride: int = 1) -> nn
                          nn.BatchNorm2d(cout), nn.ReLU())
 
 
-class _TimeContext(nn.Module):
-    """x + f(x), f a dilated 3x3 convolution; its last layer starts at zero, so adding
-    these blocks to a trained front end starts from exactly what it already computes."""
+class _Context(nn.Module):
+    """x + f(x), f a 3x3 convolution dilated along pitch and time; its last layer starts at
+    zero, so adding these blocks to a trained front end starts from exactly what it already
+    computes."""
 
-    def __init__(self, channels: int, dilation: int):
+    def __init__(self, channels: int, dilation: tuple[int, int]):
         super().__init__()
         self.f = nn.Sequential(
-            nn.Conv2d(channels, channels, (3, 3), padding=(1, dilation), dilation=(1, dilation), bias=False),
+            nn.Conv2d(channels, channels, (3, 3), padding=dilation, dilation=dilation, bias=False),
             nn.BatchNorm2d(channels), nn.ReLU(), nn.Conv2d(channels, channels, 1))
         nn.init.zeros_(self.f[-1].weight)
         nn.init.zeros_(self.f[-1].bias)
@@ -80,7 +86,8 @@ class _TimeContext(nn.Module):
 class SalienceNet(nn.Module):
     """Log-spectrogram (B, N_SPEC_BINS, T) -> melody salience logits (B, N_PITCH_BINS, T)."""
 
-    def __init__(self, channels: int, context_dilations: tuple[int, ...] = ()):
+    def __init__(self, channels: int, context_dilations: tuple[int, ...] = (),
+                 pitch_dilations: tuple[int, ...] = ()):
         super().__init__()
         c = channels
         self.layers = nn.Sequential(
@@ -90,11 +97,12 @@ class SalienceNet(nn.Module):
             _conv2d(c, c, (1, 9)),  # 360 ms of time context
             nn.Conv2d(c, 1, 1),
         )
-        self.context = nn.Sequential(*(_TimeContext(c, d) for d in context_dilations))
+        self.context = nn.Sequential(*(_Context(c, (1, d)) for d in context_dilations))
+        self.pitch_context = nn.Sequential(*(_Context(c, (d, 1)) for d in pitch_dilations))
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
         x = self.layers[:-1](harmonic_stack(normalize_loudness(spec)))
-        return self.layers[-1](self.context(x)).squeeze(1)
+        return self.layers[-1](self.pitch_context(self.context(x))).squeeze(1)
 
 
 class EmbeddingNet(nn.Module):
@@ -131,7 +139,8 @@ class MelodyModel(nn.Module):
     def __init__(self, dims: ModelDims = ModelDims()):
         super().__init__()
         self.dims = dims
-        self.salience_net = SalienceNet(dims.salience_channels, dims.salience_context_dilations)
+        self.salience_net = SalienceNet(dims.salience_channels, dims.salience_context_dilations,
+                                        dims.salience_pitch_dilations)
         self.embedding_net = EmbeddingNet(dims)
 
     def salience(self, spec: torch.Tensor) -> torch.Tensor:
@@ -160,8 +169,9 @@ def load_checkpoint(path: str | Path, *, device: str = "cpu") -> tuple[MelodyMod
     try:
         ckpt = torch.load(path, map_location=device, weights_only=True)
         # Dims a checkpoint lacks predate them: melody-v1 had two undilated temporal layers,
-        # melody-v1 and v2 no front-end time-context blocks.
-        dims = {"temporal_dilations": (1, 1), "salience_context_dilations": (), **ckpt["dims"]}
+        # melody-v1 and v2 no front-end time-context blocks, v1 to v5 no pitch-context blocks.
+        dims = {"temporal_dilations": (1, 1), "salience_context_dilations": (), "salience_pitch_dilations": (),
+                **ckpt["dims"]}
         model = MelodyModel(ModelDims(**{k: tuple(v) if isinstance(v, list) else v for k, v in dims.items()}))
         model.load_state_dict(ckpt["state_dict"])
     except (KeyError, RuntimeError, TypeError, ValueError) as exc:
