@@ -84,6 +84,13 @@ def test_faint_lead_sources_play_the_melody_on_a_faint_lead(tmp_path: Path):
     assert data._with_band(tune, 0.5, rng, (13,)).instruments[0].program == 13
 
 
+def test_shared_leads_are_the_leads_whose_family_the_band_plays():
+    families = {p // 8 for p in data.ACCOMP_PROGRAMS}
+    assert set(data.SHARED_LEADS) == {p for p in data.LEAD_PROGRAMS if p // 8 in families}
+    assert {0, 24} <= set(data.SHARED_LEADS)  # a piano or guitar lead over piano and guitar chords
+    assert not {73, 81} & set(data.SHARED_LEADS)  # flute and sawtooth lead: no band plays those
+
+
 def test_both_stages_learn_and_export(cache: Path, tmp_path: Path, capsys):
     run = tmp_path / "run"
     common = ["--cache", str(cache), "--run", str(run), "--threads", "1"]

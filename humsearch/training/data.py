@@ -11,7 +11,9 @@ Three sources of melodies, all training material:
   - public-domain tunes of music21's corpus (humsearch.training.corpus_tunes, no Essen:
     MIR-QBSH's distractors are Essen tunes) with a backing band;
   - optionally (--faint-pop909, --faint-tunes) POP909 songs and procedural tunes played by
-    one of FAINT_LEADS, the leads the front end hears worst, at seeds of their own.
+    one of FAINT_LEADS, the leads the front end hears worst, at seeds of their own;
+  - optionally (--shared-pop909, --shared-tunes) the same with a lead from SHARED_LEADS, an
+    instrument family the band plays too.
 Per song, one .npz holds:
   - `spec{v}` (float16, N_SPEC_BINS x frames): variant v of the song, rendered with a random
     SoundFont, random General MIDI programs (voice-like leads included), key, tempo, mix
@@ -58,6 +60,10 @@ LEAD_PROGRAMS = (0, 4, 11, 16, 19, 22, 24, 25, 26, 40, 41, 48, 52, 53, 54, 56, 5
 FAINT_LEADS = (11, 12, 13, 52, 53, 54, 64, 65, 66, 68, 71, 73, 85)
 ACCOMP_PROGRAMS = (0, 1, 2, 4, 5, 6, 7, 11, 16, 19, 24, 25, 26, 27, 29, 32, 33, 35, 46, 48, 49,
                    50, 88, 89, 90, 92, 94)
+# Leads of an instrument family the band also plays (pianos, organs, guitars, strings, pads,
+# choirs): the front end cannot pick the tune out by its timbre and must follow its line.
+# --shared-* sources use only these.
+SHARED_LEADS = tuple(p for p in LEAD_PROGRAMS if p // 8 in {a // 8 for a in ACCOMP_PROGRAMS})
 VARIANTS = 1
 HUMS_PER_SONG = 2
 EXCERPT_S = 75.0  # seconds of a POP909 arrangement rendered: room for many hummed passages
@@ -260,6 +266,9 @@ def main() -> None:
     parser.add_argument("--faint-pop909", type=int, default=0,
                         help="POP909 training songs rendered again, with a lead from FAINT_LEADS")
     parser.add_argument("--faint-tunes", type=int, default=0, help="procedural tunes with a lead from FAINT_LEADS")
+    parser.add_argument("--shared-pop909", type=int, default=0,
+                        help="POP909 training songs rendered again, with a lead from SHARED_LEADS")
+    parser.add_argument("--shared-tunes", type=int, default=0, help="procedural tunes with a lead from SHARED_LEADS")
     args = parser.parse_args()
     held = holdout_ids()
     songs = [p for p in sorted((args.data / "pop909").glob("*.mid")) if p.stem not in held][: args.pop909]
@@ -276,6 +285,11 @@ def main() -> None:
              for p in songs[: args.faint_pop909]]
     jobs += [(args.out / f"faint-tune-{i:05d}.npz", build_tune, (4_000_000 + i, None, FAINT_LEADS))
              for i in range(args.faint_tunes)]
+    # Named to sort after faint-*: the trainer's validation songs are the first files by name.
+    jobs += [(args.out / f"shared-pop909-{p.stem}.npz", build_song, (p, 5_000_000 + int(p.stem), SHARED_LEADS))
+             for p in songs[: args.shared_pop909]]
+    jobs += [(args.out / f"shared-tune-{i:05d}.npz", build_tune, (6_000_000 + i, None, SHARED_LEADS))
+             for i in range(args.shared_tunes)]
     jobs = [j for j in jobs if not j[0].exists()]
     # Interleaved, so that a build stopped early holds some of every source.
     jobs = [jobs[i] for i in np.random.default_rng(1).permutation(len(jobs))]
