@@ -57,17 +57,24 @@ def mirqbsh_songs(data: Path):
 
 
 def pop909_songs(data: Path, limit: int):
-    """(name, "", audio, notes) of held-out POP909 songs, melody in the rendering's key and time."""
-    import pretty_midi
+    """(name, lead instrument, audio, notes) of held-out POP909 songs, melody in the rendering's
+    key and time."""
     import soundfile as sf
 
-    from humsearch.training.data import arrange, holdout_ids, melody_notes
+    from humsearch.evaluation import pop909_arrangement
+    from humsearch.training.data import holdout_ids, melody_notes
 
     for sid in sorted(holdout_ids())[:limit]:
-        midi = pretty_midi.PrettyMIDI(str(data / "pop909" / f"{sid}.mid"))
-        arranged, _, _ = arrange(midi, np.random.default_rng(10_000 + int(sid)))  # as build_pop909_catalog
+        arranged = pop909_arrangement(sid, data=data)
         audio, _ = sf.read(CATALOGS / "pop909-catalog" / f"pop909-{sid}.flac", dtype="float32")
-        yield sid, "", audio, melody_notes(arranged)
+        yield sid, lead_name(arranged), audio, melody_notes(arranged)
+
+
+def lead_name(arranged) -> str:
+    """The General MIDI name of an arrangement's MELODY instrument."""
+    import pretty_midi
+
+    return pretty_midi.program_to_instrument_name(next(i for i in arranged.instruments if i.name == "MELODY").program)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -121,19 +121,25 @@ def _pop909_ids(data: Path) -> list[str]:
     return sorted(p.stem for p in (data / "pop909").glob("*.mid"))
 
 
+def pop909_arrangement(sid: str, *, data: Path = DATA_DIR) -> pretty_midi.PrettyMIDI:
+    """The arrangement the catalog renders for POP909 song `sid` (seeded, unlike training's)."""
+    from humsearch.training.data import arrange
+
+    midi = pretty_midi.PrettyMIDI(str(data / "pop909" / f"{sid}.mid"))
+    return arrange(midi, np.random.default_rng(10_000 + int(sid)))[0]
+
+
 def build_pop909_catalog(dest: Path, *, data: Path = DATA_DIR, limit: int | None = None,
                          progress: Callable[[int, int], None] | None = None) -> Path:
-    """Render every POP909 song as a full arrangement (seeded, unlike training's) to FLAC."""
+    """Render every POP909 song as a full arrangement (pop909_arrangement) to FLAC."""
     from humsearch.synth.render import render_midi
-    from humsearch.training.data import arrange
 
     dest.mkdir(parents=True, exist_ok=True)
     ids = _pop909_ids(data)[:limit]
     for i, sid in enumerate(ids):
         out = dest / f"pop909-{sid}.flac"
         if not out.exists():
-            midi = pretty_midi.PrettyMIDI(str(data / "pop909" / f"{sid}.mid"))
-            arranged, _, _ = arrange(midi, np.random.default_rng(10_000 + int(sid)))
+            arranged = pop909_arrangement(sid, data=data)
             _write_audio(out, render_midi(arranged, sr=CATALOG_SR, soundfont=CATALOG_SOUNDFONT), CATALOG_SR)
         if progress:
             progress(i + 1, len(ids))
