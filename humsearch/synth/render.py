@@ -8,6 +8,7 @@ the app renders its demo catalog on any machine with nothing downloaded.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import tempfile
 from functools import lru_cache
@@ -18,6 +19,7 @@ import pretty_midi
 
 DEFAULT_SOUNDFONT = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
 TAIL_S = 1.5  # let releases and reverb ring out after the last note
+FLUIDSYNTH_FILE_SLACK = 128 * 2**20  # bytes FluidSynth may write beyond the song's length
 
 
 def render_midi(
@@ -52,16 +54,38 @@ def render_midi(
 
 
 def _render_fluidsynth(midi: pretty_midi.PrettyMIDI, sr: int, soundfont: Path) -> np.ndarray:
+    frames = int((midi.get_end_time() + TAIL_S) * sr)  # as much as TinySoundFont renders
     with tempfile.TemporaryDirectory() as tmp:
         mid, raw = Path(tmp) / "in.mid", Path(tmp) / "out.raw"
         midi.write(str(mid))
-        subprocess.run(
+        # FluidSynth has been seen to run away on a 75 s excerpt (66 GB of raw output, a full
+        # disk): the files it writes are capped, and a render cut there is kept. The cap leaves
+        # room for the 64 MiB shared-memory file PulseAudio's client library sets up in it even
+        # when it renders to a file.
+        run_with_file_limit(
             ["fluidsynth", "-ni", "-q", "-g", "0.4", "-r", str(sr), "-O", "float", "-T", "raw",
              "-F", str(raw), str(soundfont), str(mid)],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            limit_bytes=frames * 2 * 4 + FLUIDSYNTH_FILE_SLACK,
         )
-        stereo = np.fromfile(raw, dtype=np.float32).reshape(-1, 2)
-    return stereo.mean(axis=1)
+        stereo = np.fromfile(raw, dtype=np.float32, count=frames * 2)
+    return stereo[: len(stereo) // 2 * 2].reshape(-1, 2).mean(axis=1)
+
+
+def run_with_file_limit(cmd: list[str], *, limit_bytes: int) -> None:
+    """Run a command that writes a file, stopping it once any file it writes reaches
+    limit_bytes (RLIMIT_FSIZE); being stopped there is not an error, any other failure is.
+
+    Raises:
+        subprocess.CalledProcessError: the command failed otherwise.
+    """
+    def limit() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+    done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=limit)
+    if done.returncode not in (0, -signal.SIGXFSZ):
+        raise subprocess.CalledProcessError(done.returncode, cmd)
 
 
 @lru_cache(maxsize=2)
