@@ -45,7 +45,7 @@ class ModelDims:
     # piano, guitar) whose note has faded under the band still reads as the melody.
     salience_context_dilations: tuple[int, ...] = (3, 9, 27)
     # Residual pitch-context blocks after those, dilations in quarter-tone bins: 8 and 24 let
-    # each pitch see its neighbours 4 semitones and an octave away (about +-2 octaves once
+    # each pitch see its neighbours 4 semitones and an octave away (+-16 semitones once
     # stacked), so the front end can weigh a candidate line against the chords and bass around
     # it when it decides which one is the tune.
     salience_pitch_dilations: tuple[int, ...] = (8, 24)

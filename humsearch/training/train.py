@@ -55,8 +55,8 @@ class TrainConfig:
     salience_lr: float = 2e-3
     salience_sigma_bins: float = 1.0
     # A melody checkpoint whose front end starts the salience stage (more training on new
-    # renderings); "" starts from random weights. Blocks the init checkpoint lacks (time
-    # context) start as identities.
+    # renderings); "" starts from random weights. Blocks the init checkpoint lacks (time or
+    # pitch context) start as identities.
     salience_init: str = ""
     # How much of an item's chance to be drawn follows the init front end's error on it:
     # p ~ (1 - focus) + focus * error / mean error. 0 draws uniformly; more spends the steps on
