@@ -84,6 +84,22 @@ def test_faint_lead_sources_play_the_melody_on_a_faint_lead(tmp_path: Path):
     assert data._with_band(tune, 0.5, rng, (13,)).instruments[0].program == 13
 
 
+def _tune_or_fail(out_path: Path, seed: int, *rest) -> str:
+    """Stands in for data.build_tune: the second tune cannot be rendered."""
+    if seed == 1_000_001:
+        raise RuntimeError("renderer crashed")
+    out_path.write_bytes(b"cached")
+    return out_path.name
+
+
+def test_a_song_that_fails_is_reported_and_the_build_goes_on(tmp_path: Path, monkeypatch, capsys):
+    monkeypatch.setattr(data, "build_tune", _tune_or_fail)
+    with pytest.raises(SystemExit, match="1 of 3 songs failed.*tune-00001.npz"):
+        data.main(["--out", str(tmp_path), "--data", str(tmp_path), "--pop909", "0", "--tunes", "3"])
+    assert sorted(p.name for p in tmp_path.glob("*.npz")) == ["tune-00000.npz", "tune-00002.npz"]
+    assert "tune-00001.npz failed: RuntimeError: renderer crashed" in capsys.readouterr().out
+
+
 def test_shared_leads_are_the_leads_whose_family_the_band_plays():
     families = {p // 8 for p in data.ACCOMP_PROGRAMS}
     assert set(data.SHARED_LEADS) == {p for p in data.LEAD_PROGRAMS if p // 8 in families}

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -254,7 +255,7 @@ def build_tune(out_path: Path, seed: int, beats: np.ndarray | None = None,
     return _save_song(out_path, renderings, mel, rng)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("cache/train"))
     parser.add_argument("--data", type=Path, default=DATA_DIR, help="folder holding pop909/")
@@ -269,7 +270,7 @@ def main() -> None:
     parser.add_argument("--shared-pop909", type=int, default=0,
                         help="POP909 training songs rendered again, with a lead from SHARED_LEADS")
     parser.add_argument("--shared-tunes", type=int, default=0, help="procedural tunes with a lead from SHARED_LEADS")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     held = holdout_ids()
     songs = [p for p in sorted((args.data / "pop909").glob("*.mid")) if p.stem not in held][: args.pop909]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -294,10 +295,17 @@ def main() -> None:
     # Interleaved, so that a build stopped early holds some of every source.
     jobs = [jobs[i] for i in np.random.default_rng(1).permutation(len(jobs))]
     print(f"{len(jobs)} songs to build", flush=True)
+    failed = []
     with ProcessPoolExecutor(args.workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
         futures = [pool.submit(build, out, *rest) for out, build, rest in jobs]
-        for i, job in enumerate(futures):
-            print(f"[{i + 1}/{len(jobs)}] {job.result()}", flush=True)
+        for i, (job, (out, _, _)) in enumerate(zip(futures, jobs)):
+            try:
+                print(f"[{i + 1}/{len(jobs)}] {job.result()}", flush=True)
+            except Exception as exc:  # one song that cannot be rendered must not stop the others
+                failed.append(out.name)
+                print(f"[{i + 1}/{len(jobs)}] {out.name} failed: {type(exc).__name__}: {exc}", flush=True)
+    if failed:
+        sys.exit(f"{len(failed)} of {len(jobs)} songs failed (a re-run tries them again): {', '.join(failed)}")
 
 
 if __name__ == "__main__":
