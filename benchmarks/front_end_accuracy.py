@@ -74,7 +74,7 @@ def lead_name(arranged) -> str:
     """The General MIDI name of an arrangement's MELODY instrument."""
     import pretty_midi
 
-    return pretty_midi.program_to_instrument_name(next(i for i in arranged.instruments if i.name == "MELODY").program)
+    return pretty_midi.program_to_instrument_name(next(i for i in arranged.instruments if i.name.upper() == "MELODY").program)
 
 
 def main(argv: list[str] | None = None) -> int:
