@@ -152,14 +152,17 @@ def test_embedding_stage_can_start_from_a_shipped_trunk(cache: Path, tmp_path: P
 
 
 def test_salience_stage_grows_an_older_front_end_without_changing_it(tmp_path: Path):
-    """A front end without time- or pitch-context blocks (melody-v2's shape) starts the salience
-    stage of the current shape: the new blocks start as identities, so its output is unchanged."""
-    old = MelodyModel(ModelDims(salience_context_dilations=(), salience_pitch_dilations=())).eval()
+    """A front end without time- or pitch-context blocks or coarse branch (melody-v2's shape)
+    starts the salience stage of the current shape: the new parts start as identities, so its
+    output is unchanged."""
+    old = MelodyModel(ModelDims(salience_context_dilations=(), salience_pitch_dilations=(),
+                                salience_coarse_channels=0)).eval()
     for p in old.salience_net.parameters():  # not a fresh init: any weights must carry over
         p.data.normal_(0, 0.1)
     save_checkpoint(old, tmp_path / "old.pt", version="old")
     grown = MelodyModel(ModelDims())
     assert len(grown.salience_net.context) > 0 and len(grown.salience_net.pitch_context) > 0
+    assert sum(p.numel() for p in grown.salience_net.coarse.parameters()) > 0
     train._init_salience(grown, str(tmp_path / "old.pt"))
     x = torch.randn(2, 176, 200)
     with torch.inference_mode():

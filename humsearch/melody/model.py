@@ -49,6 +49,12 @@ class ModelDims:
     # stacked), so the front end can weigh a candidate line against the chords and bass around
     # it when it decides which one is the tune.
     salience_pitch_dilations: tuple[int, ...] = (8, 24)
+    # A wider residual branch at half the pitch and time resolution after those (0: none): more
+    # channels to tell the tune from a band voice of the same family (a piano lead over a piano
+    # part, a choir over pads), at a quarter of the positions, so it costs about what one more
+    # full-resolution layer does. Its 3x3 layers are dilated 1, 2 and 4 on both axes.
+    salience_coarse_channels: int = 48
+    salience_coarse_dilations: tuple[int, ...] = (1, 2, 4)
 
 
 def normalize_loudness(spec: torch.Tensor) -> torch.Tensor:
@@ -83,11 +89,32 @@ class _Context(nn.Module):
         return x + self.f(x)
 
 
+class _Coarse(nn.Module):
+    """x + up(g(down(x))): a wider residual branch at half resolution in pitch and time. Its last
+    layer starts at zero, like _Context's, so it grows onto a trained front end unchanged."""
+
+    def __init__(self, channels: int, width: int, dilations: tuple[int, ...]):
+        super().__init__()
+        layers = [nn.Conv2d(channels, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU()]
+        for d in dilations:
+            layers += [nn.Conv2d(width, width, 3, padding=d, dilation=d, bias=False), nn.BatchNorm2d(width),
+                       nn.ReLU()]
+        layers.append(nn.Conv2d(width, channels, 1))
+        self.g = nn.Sequential(*layers)
+        nn.init.zeros_(self.g[-1].weight)
+        nn.init.zeros_(self.g[-1].bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.g(F.avg_pool2d(x, 2, ceil_mode=True))
+        return x + F.interpolate(y, scale_factor=2, mode="nearest")[:, :, : x.shape[2], : x.shape[3]]
+
+
 class SalienceNet(nn.Module):
     """Log-spectrogram (B, N_SPEC_BINS, T) -> melody salience logits (B, N_PITCH_BINS, T)."""
 
     def __init__(self, channels: int, context_dilations: tuple[int, ...] = (),
-                 pitch_dilations: tuple[int, ...] = ()):
+                 pitch_dilations: tuple[int, ...] = (), coarse_channels: int = 0,
+                 coarse_dilations: tuple[int, ...] = ()):
         super().__init__()
         c = channels
         self.layers = nn.Sequential(
@@ -99,10 +126,11 @@ class SalienceNet(nn.Module):
         )
         self.context = nn.Sequential(*(_Context(c, (1, d)) for d in context_dilations))
         self.pitch_context = nn.Sequential(*(_Context(c, (d, 1)) for d in pitch_dilations))
+        self.coarse = _Coarse(c, coarse_channels, coarse_dilations) if coarse_channels else nn.Identity()
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
         x = self.layers[:-1](harmonic_stack(normalize_loudness(spec)))
-        return self.layers[-1](self.pitch_context(self.context(x))).squeeze(1)
+        return self.layers[-1](self.coarse(self.pitch_context(self.context(x)))).squeeze(1)
 
 
 class EmbeddingNet(nn.Module):
@@ -140,7 +168,8 @@ class MelodyModel(nn.Module):
         super().__init__()
         self.dims = dims
         self.salience_net = SalienceNet(dims.salience_channels, dims.salience_context_dilations,
-                                        dims.salience_pitch_dilations)
+                                        dims.salience_pitch_dilations, dims.salience_coarse_channels,
+                                        dims.salience_coarse_dilations)
         self.embedding_net = EmbeddingNet(dims)
 
     def salience(self, spec: torch.Tensor) -> torch.Tensor:
@@ -169,9 +198,10 @@ def load_checkpoint(path: str | Path, *, device: str = "cpu") -> tuple[MelodyMod
     try:
         ckpt = torch.load(path, map_location=device, weights_only=True)
         # Dims a checkpoint lacks predate them: melody-v1 had two undilated temporal layers,
-        # melody-v1 and v2 no front-end time-context blocks, v1 to v5 no pitch-context blocks.
+        # melody-v1 and v2 no front-end time-context blocks, v1 to v5 no pitch-context blocks,
+        # v1 to v6 no coarse branch.
         dims = {"temporal_dilations": (1, 1), "salience_context_dilations": (), "salience_pitch_dilations": (),
-                **ckpt["dims"]}
+                "salience_coarse_channels": 0, **ckpt["dims"]}
         model = MelodyModel(ModelDims(**{k: tuple(v) if isinstance(v, list) else v for k, v in dims.items()}))
         model.load_state_dict(ckpt["state_dict"])
     except (KeyError, RuntimeError, TypeError, ValueError) as exc:

@@ -198,7 +198,7 @@ def _init_salience(model: MelodyModel, checkpoint: str) -> None:
                                                     strict=False)
     except RuntimeError as exc:  # a tensor of another shape
         raise ValueError(f"{checkpoint}: front end does not match: {exc}") from exc
-    if result.unexpected_keys or any(not k.startswith(("context.", "pitch_context.")) for k in result.missing_keys):
+    if result.unexpected_keys or any(not k.startswith(("context.", "pitch_context.", "coarse.")) for k in result.missing_keys):
         raise ValueError(f"{checkpoint}: front end does not match: {result}")
 
 
