@@ -29,7 +29,7 @@ from humsearch.display import clock
 from humsearch.embedders.base import Embedder
 from humsearch.errors import ConfigError, HumSearchError, ModelNotFoundError
 from humsearch.melody import rerank as melody_rerank
-from humsearch.stores import Store, open_store
+from humsearch.stores import IndexSpec, Store, open_store
 from indexer import IndexReport, index_folder
 from search import Hit, search
 
@@ -117,6 +117,33 @@ def set_up_demo(config: Config, store: Store, embedder: Embedder) -> None:
                 "This takes about a minute and happens only once.")
         catalog.build_demo_catalog(config.demo_catalog_dir, progress=progress_bar("Rendering demo songs", "songs"))
         report = index_with_progress([str(config.demo_catalog_dir)], embedder=embedder, store=store)
+    st.session_state["last_report"] = (str(config.demo_catalog_dir), report)
+    st.rerun()
+
+
+def other_model(spec: IndexSpec | None, embedder: Embedder | None) -> bool:
+    """Whether an index was built by another embedder or model version than the running one."""
+    return bool(spec and embedder) and (spec.embedder, spec.model_version) != (embedder.name, embedder.version)
+
+
+def only_demo(config: Config, store: Store) -> bool:
+    """Whether every song in the index comes from the demo catalog the app built itself."""
+    demo = config.demo_catalog_dir.resolve()
+    return demo.is_dir() and all(Path(s.path).resolve().is_relative_to(demo) for s in store.file_states().values())
+
+
+def refresh_demo(config: Config, store: Store, embedder: Embedder) -> None:
+    """The demo catalog was indexed by an earlier model (the app was updated): index it again.
+    Only the demo, which the app built unasked; a user's own folders are rebuilt when they say so
+    (Library tab), because that can take long."""
+    with setup_lock(repr(config)):
+        spec = store.spec()
+        if not other_model(spec, embedder):  # another browser session did it while this one waited
+            return
+        st.info(f"The app's model changed since the demo catalog was indexed "
+                f"({model_name(spec.embedder, spec.model_version)} → {model_name(embedder.name, embedder.version)}): "
+                "indexing it again. This takes about a minute.")
+        report = index_with_progress([str(config.demo_catalog_dir)], embedder=embedder, store=store, rebuild=True)
     st.session_state["last_report"] = (str(config.demo_catalog_dir), report)
     st.rerun()
 
@@ -251,7 +278,7 @@ def sidebar(config: Config, store: Store, embedder: Embedder | None) -> None:
         st.markdown("\n".join(f"- **{k}:** `{v}`" for k, v in rows))
         if info.location:
             st.caption(info.location)
-        if info.spec and embedder and (info.spec.embedder, info.spec.model_version) != (embedder.name, embedder.version):
+        if other_model(info.spec, embedder):
             running = model_name(embedder.name, embedder.version)
             st.warning(f"The index was built with {built}, the app runs {running}: rebuild it from the Library tab.")
 
@@ -284,8 +311,11 @@ def main() -> None:
     except HumSearchError as e:  # e.g. Elasticsearch down: the message names its URL
         st.error(message(e))
     else:
-        if embedder is not None and not info.songs and not config.music_dirs:
-            set_up_demo(config, store, embedder)
+        if embedder is not None and not config.music_dirs:
+            if not info.songs:
+                set_up_demo(config, store, embedder)
+            elif other_model(info.spec, embedder) and only_demo(config, store):
+                refresh_demo(config, store, embedder)
 
     search_panel, library_panel = st.tabs([":material/search: Search", ":material/library_music: Library"])
     with search_panel:

@@ -173,6 +173,32 @@ A: | G4q B4q D5q | G5h. | D5q B4q G4q | D4h. |
     assert "Indexed 2 files" in at.success[0].value
 
 
+def test_demo_catalog_of_an_earlier_model_is_indexed_again(app_env, music, monkeypatch):
+    # The app was updated: the demo index it built holds the old model's vectors.
+    config = Config.from_env()
+    demo = config.demo_catalog_dir
+    demo.mkdir(parents=True)
+    (demo / "alpha.wav").write_bytes((music.root / "alpha.wav").read_bytes())
+    index_folder(demo, embedder=ToyEmbedder(version="1"), store=open_store(config))
+    monkeypatch.setattr(embedders, "load_embedder", lambda name, **kw: ToyEmbedder(version="2"))
+    at = run_app()
+    assert not at.sidebar.warning
+    assert open_store(config).spec().model_version == "2"
+    at.file_uploader[0].upload("hum.wav", wav_bytes(music.songs["alpha.wav"][: 4 * SR]), "audio/wav")
+    rerun(at)
+    assert result_titles(at) == ["alpha"]
+
+
+def test_index_of_own_music_is_not_rebuilt_unasked(app_env, music, monkeypatch):
+    # Not configured as music folders, but the user indexed them: their rebuild is theirs to start.
+    config = Config.from_env()
+    index_folder(music.root, embedder=ToyEmbedder(version="1"), store=open_store(config))
+    monkeypatch.setattr(embedders, "load_embedder", lambda name, **kw: ToyEmbedder(version="2"))
+    at = run_app()
+    assert "rebuild" in at.sidebar.warning[0].value
+    assert open_store(config).spec().model_version == "1"
+
+
 def test_missing_model_is_explained(app_env, monkeypatch):
     def missing(name, **kw):
         raise ModelNotFoundError("melody model checkpoint not found: /nowhere/melody.pt")
