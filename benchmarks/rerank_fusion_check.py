@@ -127,7 +127,7 @@ def rules() -> dict[str, Callable]:
     from humsearch.melody.rerank import fuse
 
     out: dict[str, Callable] = {"knn": lambda knn, sim, al: knn, "dtw": lambda knn, sim, al: sim}
-    for w in (0.3, 0.5, 0.6, 0.7, 0.8, 0.9):
+    for w in (0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95):
         out[f"mean w={w}"] = lambda knn, sim, al, w=w: (1 - w) * knn + w * sim
     out["zscore"] = lambda knn, sim, al: _z(knn) + _z(sim)
     out["ranks"] = lambda knn, sim, al: -(_ranks(knn) + _ranks(sim))
