@@ -138,7 +138,8 @@ def search(
 
 
 def rerank_hits(hits: list[Hit], songs: dict[str, SongDoc], melody: np.ndarray, *, query_s: float,
-                context_s: float = melody_rerank.CONTEXT_S) -> list[Hit]:
+                context_s: float = melody_rerank.CONTEXT_S,
+                dtw_weight: float = melody_rerank.DTW_WEIGHT) -> list[Hit]:
     """Re-order kNN hits by the fused kNN + melody-alignment score (humsearch.melody.rerank.fuse).
 
     Each song's contour is searched from context_s before the kNN stage's playback start to
@@ -151,6 +152,7 @@ def rerank_hits(hits: list[Hit], songs: dict[str, SongDoc], melody: np.ndarray, 
         melody: the query's contour.
         query_s: query duration in seconds.
         context_s: seconds searched either side of the kNN match (inf: the whole song).
+        dtw_weight: the alignment's share of the fused score (humsearch.melody.rerank.fuse).
 
     Returns:
         The same songs, re-ranked, with fused scores.
@@ -162,7 +164,7 @@ def rerank_hits(hits: list[Hit], songs: dict[str, SongDoc], melody: np.ndarray, 
             hit.start_s + query_s * melody_rerank.MAX_TEMPO_RATIO + context_s,
         )
         alignments.append(melody_rerank.align(melody, songs[hit.song_id].melody, song_range_s=region))
-    fused = melody_rerank.fuse([h.score for h in hits], alignments)
+    fused = melody_rerank.fuse([h.score for h in hits], alignments, dtw_weight=dtw_weight)
     order = sorted(range(len(hits)), key=lambda i: (-fused[i], i))  # ties keep the kNN order
     out = []
     for i in order:

@@ -1,7 +1,8 @@
 """How many kNN candidates the melody stage should re-order, and how much of each song it searches.
 
     python benchmarks/rerank_depth.py --set mirqbsh [--checkpoint PATH] [--index NAME]
-        [--candidates 10 30 60 100 200] [--context 15 inf] [--pitches 1 2] [--limit N] [--json]
+        [--candidates 10 30 60 100 200] [--context 15 inf] [--pitches 1 2] [--weights 0.7 0.9]
+        [--limit N] [--json]
 
 Builds (or updates) the evaluation index like `humsearch eval` (local backend unless
 HUMSEARCH_BACKEND says otherwise), then runs every query of the set once through the kNN stage
@@ -9,7 +10,8 @@ HUMSEARCH_BACKEND says otherwise), then runs every query of the set once through
 each N and each --context (seconds searched either side of the kNN match; inf: the whole song)
 exactly as search() does (search.rerank_hits), with the songs' stored contours cut to each
 --pitches rows (1: the strongest pitch per step only, as indexes built before the two-row
-contours stored). Prints, per setting, top-1 / top-10 / MRR, the
+contours stored), fused with each of --weights (the alignment's share, rerank.DTW_WEIGHT by
+default). Prints, per setting, top-1 / top-10 / MRR, the
 recall of the kNN pool (answer among the N candidates) and the median time the re-ranking
 took per query. Row "knn" is the kNN order alone. All rows come from the same run.
 """
@@ -29,6 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from humsearch.melody.contour import SONG_CANDIDATES  # noqa: E402
+from humsearch.melody.rerank import DTW_WEIGHT  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--context", type=float, nargs="+", default=[15.0, float("inf")])
     parser.add_argument("--pitches", type=int, nargs="+", default=[SONG_CANDIDATES],
                         help="rows of the songs' contours the alignment may use (candidates per step)")
+    parser.add_argument("--weights", type=float, nargs="+", default=[DTW_WEIGHT],
+                        help="shares of the alignment in the fused score (rerank.fuse)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N catalog songs")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -89,14 +94,15 @@ def main(argv: list[str] | None = None) -> int:
                      for i, d in stored.items()}
             for n in args.candidates:
                 for ctx in args.context:
-                    key = f"n={n} context={'song' if np.isinf(ctx) else f'{ctx:g}s'} pitches={pitches}"
-                    t = time.perf_counter()
-                    reranked = rerank_hits(hits[:n], songs, melody, query_s=len(audio) / embedder.sample_rate,
-                                           context_s=ctx) + hits[n:]
-                    timings.setdefault(key, []).append(time.perf_counter() - t)
-                    order = [Path(h.path).stem for h in reranked]
-                    ranks.setdefault(key, []).append(order.index(q.answer) + 1 if q.answer in order else None)
-                    rows.setdefault(key, {"candidates": n})
+                    for w in args.weights:
+                        key = f"n={n} context={'song' if np.isinf(ctx) else f'{ctx:g}s'} pitches={pitches} w={w:g}"
+                        t = time.perf_counter()
+                        reranked = rerank_hits(hits[:n], songs, melody, query_s=len(audio) / embedder.sample_rate,
+                                               context_s=ctx, dtw_weight=w) + hits[n:]
+                        timings.setdefault(key, []).append(time.perf_counter() - t)
+                        order = [Path(h.path).stem for h in reranked]
+                        ranks.setdefault(key, []).append(order.index(q.answer) + 1 if q.answer in order else None)
+                        rows.setdefault(key, {"candidates": n})
     for key, r in ranks.items():
         row = rows.setdefault(key, {"candidates": pool})
         row.update(metrics(r))
@@ -110,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"{args.query_set}: {len(queries)} queries, {len(stems)} songs, {embedder.version}")
         for key, row in rows.items():
-            print(f"  {key:34s} top-1 {row['top1']:.3f}  top-10 {row['top10']:.3f}  MRR {row['mrr']:.3f}"
+            print(f"  {key:40s} top-1 {row['top1']:.3f}  top-10 {row['top10']:.3f}  MRR {row['mrr']:.3f}"
                   f"  pool recall {row['recall_of_pool']:.3f}  re-rank {row['rerank_ms_median']:.0f} ms")
     return 0
 

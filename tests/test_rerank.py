@@ -181,6 +181,9 @@ def test_fusion_lets_the_melody_overturn_a_close_knn_call() -> None:
     assert list(np.argsort(-fuse([0.70, 0.80], [None, None]))) == [1, 0]  # the kNN order stands
     # A clear kNN lead survives a slightly worse alignment.
     assert list(np.argsort(-fuse([0.95, 0.55], [aligned(0.20), aligned(0.15)]))) == [0, 1]
+    # The weight is the alignment's share: all of it, none of it.
+    assert list(np.argsort(-fuse([0.95, 0.55], [aligned(0.20), aligned(0.15)], dtw_weight=1.0))) == [1, 0]
+    assert fuse([0.95, 0.55], [aligned(0.20), aligned(0.15)], dtw_weight=0.0) == pytest.approx([0.95, 0.55])
 
 
 def test_rerank_hits_reorders_renumbers_and_refines_the_start(rng: np.random.Generator) -> None:

@@ -301,8 +301,9 @@ def _subseq_dtw(q: np.ndarray, s: np.ndarray, costs: np.ndarray, alternative: fl
     return float(acc1[end]) / m, j, end, float(np.median(diffs))
 
 
-def fuse(knn_scores: Sequence[float], alignments: Sequence[Alignment | None]) -> np.ndarray:
-    """Fused scores of candidate songs: (1 - DTW_WEIGHT) * cosine + DTW_WEIGHT * DTW similarity.
+def fuse(knn_scores: Sequence[float], alignments: Sequence[Alignment | None], *,
+         dtw_weight: float = DTW_WEIGHT) -> np.ndarray:
+    """Fused scores of candidate songs: (1 - dtw_weight) * cosine + dtw_weight * DTW similarity.
 
     A weighted mean of the two stages' similarities, each on its own absolute scale (cosine in
     [-1, 1], alignment similarity 1 - cost in [0, 1]). Absolute rather than per-list normalized
@@ -320,6 +321,7 @@ def fuse(knn_scores: Sequence[float], alignments: Sequence[Alignment | None]) ->
     Args:
         knn_scores: the kNN stage's score (cosine) of each candidate.
         alignments: align() of each candidate, same order.
+        dtw_weight: the alignment's share (DTW_WEIGHT unless a benchmark compares others).
 
     Returns:
         float array of fused scores, same order (higher is better).
@@ -328,4 +330,4 @@ def fuse(knn_scores: Sequence[float], alignments: Sequence[Alignment | None]) ->
     sims = [a.similarity for a in alignments if a is not None]
     worst = min(sims, default=0.0)
     dtw = np.array([a.similarity if a is not None else worst for a in alignments], dtype=float)
-    return (1.0 - DTW_WEIGHT) * knn + DTW_WEIGHT * dtw
+    return (1.0 - dtw_weight) * knn + dtw_weight * dtw
