@@ -19,11 +19,12 @@ by their best (query window, song window) cosine and says where the query starts
 fusion rule re-orders them. Songs below the candidates keep their kNN rank. The rules:
 
 - knn: the kNN order (no re-ranking); dtw: alignment similarity alone (ties: kNN order);
-- mean: (1 - w) cosine + w (1 - alignment cost), for a few w (the rule before this check: w 0.5);
+- mean: (1 - w) cosine + w (1 - alignment cost), for a few w: humsearch.melody.rerank.fuse with
+  dtw_weight w (the rule before this check: w 0.5);
 - zscore: each stage's scores standardized over the candidate list, then added;
 - ranks: the sum of the two stages' ranks within the candidate list (Borda);
 - rrf: reciprocal rank fusion, 1 / (60 + kNN rank) + 1 / (60 + alignment rank);
-- fuse: humsearch.melody.rerank.fuse, the rule search() uses.
+- fuse: humsearch.melody.rerank.fuse at its DTW_WEIGHT, the rule search() uses.
 
 A candidate without an alignment counts as the worst-aligned one. Use `nice`: embedding the
 catalog takes a few minutes on two cores; the embeddings are cached under cache/, so reruns
@@ -128,7 +129,7 @@ def rules() -> dict[str, Callable]:
 
     out: dict[str, Callable] = {"knn": lambda knn, sim, al: knn, "dtw": lambda knn, sim, al: sim}
     for w in (0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95):
-        out[f"mean w={w}"] = lambda knn, sim, al, w=w: (1 - w) * knn + w * sim
+        out[f"mean w={w}"] = lambda knn, sim, al, w=w: fuse(knn, al, dtw_weight=w)
     out["zscore"] = lambda knn, sim, al: _z(knn) + _z(sim)
     out["ranks"] = lambda knn, sim, al: -(_ranks(knn) + _ranks(sim))
     out["rrf"] = lambda knn, sim, al: 1 / (RRF_K + _ranks(knn)) + 1 / (RRF_K + _ranks(sim))
