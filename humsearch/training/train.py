@@ -1,13 +1,13 @@
 """Train the melody model in stages on the CPU; every stage checkpoints and resumes.
 
-    python -m humsearch.training.train salience --cache cache/train-faint --run runs/melody-v8 \
-        --set seed=3 salience_init=<melody-v7 checkpoint> salience_steps=3000 salience_lr=0.00025 \
+    python -m humsearch.training.train salience --cache cache/train-faint --run runs/melody-v9 \
+        --set seed=5 salience_init=<melody-v8 checkpoint> salience_steps=2000 salience_lr=0.0002 \
         salience_focus=0.5 salience_frames=160
-    python -m humsearch.training.train precompute --cache cache/train-faint --run runs/melody-v8 --workers 2
-    python -m humsearch.training.train embed --run runs/melody-v8 --workers 1 \
-        --set seed=4 embed_steps=2500 embed_lr=0.0003 embed_init=<melody-v7 checkpoint>
-    python -m humsearch.training.train export --run runs/melody-v8 --out humsearch/models/melody.pt \
-        --version melody-v8
+    python -m humsearch.training.train precompute --cache cache/train-faint --run runs/melody-v9 --workers 2
+    python -m humsearch.training.train embed --run runs/melody-v9 --workers 1 \
+        --set seed=6 embed_steps=3000 embed_lr=0.00025 embed_init=<melody-v8 checkpoint>
+    python -m humsearch.training.train export --run runs/melody-v9 --out humsearch/models/melody.pt \
+        --version melody-v9
 
 1. salience: the front end learns, frame by frame, the pitch of the melody (songs: the
    MIDI melody line; hums: the synthesized pitch). Supervised; it can start from an earlier
@@ -425,9 +425,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stage", choices=["salience", "precompute", "embed", "export"])
     parser.add_argument("--cache", type=Path, default=Path("cache/train"))
-    parser.add_argument("--run", type=Path, default=Path("runs/melody-v8"))
+    parser.add_argument("--run", type=Path, default=Path("runs/melody-v9"))
     parser.add_argument("--out", type=Path, default=Path("humsearch/models/melody.pt"))
-    parser.add_argument("--version", default="melody-v8")
+    parser.add_argument("--version", default="melody-v9")
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the training stages")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes of the precompute stage; batch-drawing processes of the embed stage (0: none)")
