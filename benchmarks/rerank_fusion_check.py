@@ -70,8 +70,8 @@ def load_embeddings(cache: Path, checkpoint: str, songs: int, queries_from: str,
     embedder = MelodyEmbedder.load(checkpoint)
     files = sorted(cache.glob("*.npz"))  # the trainer's order: its validation songs come first
     catalog = files[:songs]
-    val = catalog if queries_from == "all" else files[: TrainConfig().val_songs]
-    missing = [f.stem for f in val if f not in catalog]
+    queried = catalog if queries_from == "all" else files[: TrainConfig().val_songs]
+    missing = [f.stem for f in queried if f not in catalog]
     if missing:
         raise SystemExit(f"--songs {songs} leaves out validation songs {missing}")
 
@@ -84,7 +84,7 @@ def load_embeddings(cache: Path, checkpoint: str, songs: int, queries_from: str,
     for i, f in enumerate(catalog):
         with np.load(f) as z:
             song_embs.append(embedder.song_from_salience(salience(z["spec0"])))
-            if f in val:
+            if f in queried:
                 for a, b in z["hum_bounds"]:
                     queries.append((i, embedder.query_from_salience(salience(z["hum_spec"][:, a:b]))))
         if (i + 1) % 25 == 0:
@@ -190,8 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     from indexer import file_sha256
 
     digest = file_sha256(args.checkpoint)[:10]  # a retrained file is new
-    name = f"fusion-check-{args.cache.name}-{args.queries}-{Path(args.checkpoint).stem}-{digest}-{args.songs}.npz"
-    song_embs, queries = load_embeddings(args.cache, args.checkpoint, args.songs, args.queries, REPO_ROOT / "cache" / name)
+    store = REPO_ROOT / "cache" / (f"fusion-check-{args.cache.name}-{args.queries}-"
+                                   f"{Path(args.checkpoint).stem}-{digest}-{args.songs}.npz")
+    song_embs, queries = load_embeddings(args.cache, args.checkpoint, args.songs, args.queries, store)
     t0 = time.perf_counter()
     ranks = evaluate(song_embs, queries, candidates=args.candidates)
     result = {"cache": args.cache.name, "queries_from": args.queries,
