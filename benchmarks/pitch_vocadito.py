@@ -43,6 +43,8 @@ def scores(est_midi: np.ndarray, est_voiced: np.ndarray, ref_midi: np.ndarray) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", default=None, help="melody checkpoint [the shipped one]")
+    parser.add_argument("--voiced", type=float, default=VOICED_SALIENCE,
+                        help="peak salience from which a frame counts as voiced (the search's hum threshold)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -58,7 +60,7 @@ def main() -> None:
     ref_on = np.interp(times, ref[:, 0], (ref[:, 1] > 0).astype(float)) > 0.5
     ref_midi = np.where(ref_on & (ref_hz > 0), librosa.hz_to_midi(np.maximum(ref_hz, 1e-3)), 0.0)
 
-    ours = scores(PITCH_MIDI_LOW + sal.argmax(axis=0) / BINS_PER_SEMITONE, sal.max(axis=0) >= VOICED_SALIENCE, ref_midi)
+    ours = scores(PITCH_MIDI_LOW + sal.argmax(axis=0) / BINS_PER_SEMITONE, sal.max(axis=0) >= args.voiced, ref_midi)
     f0, voiced, _ = librosa.pyin(audio, fmin=65, fmax=1000, sr=MELODY_SAMPLE_RATE, frame_length=2048,
                                  hop_length=int(MELODY_SAMPLE_RATE / FRAMES_PER_SECOND))
     n = min(len(f0), len(ref_midi))

@@ -51,13 +51,15 @@ sys.path.insert(0, str(REPO_ROOT))
 RRF_K = 60  # the usual constant of reciprocal rank fusion (Cormack et al. 2009)
 
 
-def load_embeddings(cache: Path, checkpoint: str, songs: int, queries_from: str,
-                    store: Path) -> tuple[list, list]:
-    """(song embeddings, [(answer index, query embedding)]); cached in `store`."""
+def load_embeddings(cache: Path, checkpoint: str, songs: int, queries_from: str, store: Path,
+                    hum_voiced: float | None = None) -> tuple[list, list]:
+    """(song embeddings, [(answer index, query embedding)]); cached in `store`. With `hum_voiced`,
+    the queries' contours use that voicing threshold instead of the search's."""
     import torch
 
     from humsearch.embedders.base import QueryEmbedding, SongEmbedding
     from humsearch.embedders.melody import MelodyEmbedder
+    from humsearch.melody.contour import contour_from_salience
     from humsearch.training.train import TrainConfig
 
     if store.exists():
@@ -86,7 +88,11 @@ def load_embeddings(cache: Path, checkpoint: str, songs: int, queries_from: str,
             song_embs.append(embedder.song_from_salience(salience(z["spec0"])))
             if f in queried:
                 for a, b in z["hum_bounds"]:
-                    queries.append((i, embedder.query_from_salience(salience(z["hum_spec"][:, a:b]))))
+                    sal = salience(z["hum_spec"][:, a:b])
+                    query = embedder.query_from_salience(sal)
+                    if hum_voiced is not None:
+                        query = query._replace(melody=contour_from_salience(sal, voiced=hum_voiced))
+                    queries.append((i, query))
         if (i + 1) % 25 == 0:
             print(f"  embedded {i + 1}/{len(catalog)} songs ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
     arrays: dict[str, np.ndarray] = {"n_songs": np.array(len(song_embs)), "n_queries": np.array(len(queries))}
@@ -180,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="hums of every catalog song, or of the trainer's validation songs only")
     parser.add_argument("--songs", type=int, default=400, help="catalog: the first N songs of the cache")
     parser.add_argument("--candidates", type=int, default=100, help="kNN candidates re-ranked (search.py: 100)")
+    parser.add_argument("--hum-voiced", type=float, default=None,
+                        help="voicing threshold of the queries' contours [contour.VOICED_SALIENCE]")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     if not args.cache.is_dir():
@@ -190,12 +198,14 @@ def main(argv: list[str] | None = None) -> int:
     from indexer import file_sha256
 
     digest = file_sha256(args.checkpoint)[:10]  # a retrained file is new
+    hum = "" if args.hum_voiced is None else f"-hum{args.hum_voiced:g}"
     store = REPO_ROOT / "cache" / (f"fusion-check-{args.cache.name}-{args.queries}-"
-                                   f"{Path(args.checkpoint).stem}-{digest}-{args.songs}.npz")
-    song_embs, queries = load_embeddings(args.cache, args.checkpoint, args.songs, args.queries, store)
+                                   f"{Path(args.checkpoint).stem}-{digest}-{args.songs}{hum}.npz")
+    song_embs, queries = load_embeddings(args.cache, args.checkpoint, args.songs, args.queries, store,
+                                         args.hum_voiced)
     t0 = time.perf_counter()
     ranks = evaluate(song_embs, queries, candidates=args.candidates)
-    result = {"cache": args.cache.name, "queries_from": args.queries,
+    result = {"cache": args.cache.name, "queries_from": args.queries, "hum_voiced": args.hum_voiced,
               "songs": len(song_embs), "queries": len(queries), "candidates": args.candidates,
               "seconds": round(time.perf_counter() - t0, 1),
               "rules": {name: metrics(r, k=10) for name, r in ranks.items()}}
