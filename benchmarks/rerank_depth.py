@@ -19,6 +19,7 @@ took per query. Row "knn" is the kNN order alone. All rows come from the same ru
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -92,17 +93,15 @@ def main(argv: list[str] | None = None) -> int:
         for pitches in args.pitches:
             songs = {i: replace(d, melody=None if d.melody is None else np.atleast_2d(d.melody)[:pitches])
                      for i, d in stored.items()}
-            for n in args.candidates:
-                for ctx in args.context:
-                    for w in args.weights:
-                        key = f"n={n} context={'song' if np.isinf(ctx) else f'{ctx:g}s'} pitches={pitches} w={w:g}"
-                        t = time.perf_counter()
-                        reranked = rerank_hits(hits[:n], songs, melody, query_s=len(audio) / embedder.sample_rate,
-                                               context_s=ctx, dtw_weight=w) + hits[n:]
-                        timings.setdefault(key, []).append(time.perf_counter() - t)
-                        order = [Path(h.path).stem for h in reranked]
-                        ranks.setdefault(key, []).append(order.index(q.answer) + 1 if q.answer in order else None)
-                        rows.setdefault(key, {"candidates": n})
+            for n, ctx, w in itertools.product(args.candidates, args.context, args.weights):
+                key = f"n={n} context={'song' if np.isinf(ctx) else f'{ctx:g}s'} pitches={pitches} w={w:g}"
+                t = time.perf_counter()
+                reranked = rerank_hits(hits[:n], songs, melody, query_s=len(audio) / embedder.sample_rate,
+                                       context_s=ctx, dtw_weight=w) + hits[n:]
+                timings.setdefault(key, []).append(time.perf_counter() - t)
+                order = [Path(h.path).stem for h in reranked]
+                ranks.setdefault(key, []).append(order.index(q.answer) + 1 if q.answer in order else None)
+                rows.setdefault(key, {"candidates": n})
     for key, r in ranks.items():
         row = rows.setdefault(key, {"candidates": pool})
         row.update(metrics(r))
