@@ -131,7 +131,10 @@ def test_a_song_contour_that_followed_another_voice_matches_through_its_second_r
     song, _ = tune(rng, 60)
     voice, _ = tune(rng, 60)  # an accompanying voice the front end heard louder than the tune
     n = min(len(song), len(voice))
-    heard = np.stack([np.where(voice[:n] > 0, voice[:n], song[:n]), song[:n]]).astype(np.uint8)
+    # Heard where the tune sounds (it only hides the tune: steps it added in the tune's rests
+    # would be skipped at WARP_COST, blurring the bound below).
+    louder = (voice[:n] > 0) & (song[:n] > 0)
+    heard = np.stack([np.where(louder, voice[:n], song[:n]), song[:n]]).astype(np.uint8)
     heard[1, heard[0] == song[:n]] = 0  # where the front end did hear the tune, no second row
     query = song[100:220]
     two_rows = align(query, heard)
@@ -142,6 +145,32 @@ def test_a_song_contour_that_followed_another_voice_matches_through_its_second_r
     one_row = align(query, song)
     assert align(query, np.stack([song, np.zeros_like(song)])) == one_row
     assert align(query, song[None]) == one_row and one_row.cost == 0.0
+
+
+def test_a_steady_tempo_beats_a_fit_that_keeps_changing_speed(rng: np.random.Generator) -> None:
+    phrase = np.repeat(rng.integers(20, 40, 30), rng.integers(3, 9, 30)).astype(np.uint8)
+    steady = rerank.stretch(phrase, 1.25)  # the song plays the phrase 1.25 times as slowly
+    # The same notes, every other one 0.6 times as long and the rest 1.6 times: what a loose
+    # alignment can squeeze a wrong song into.
+    runs = np.split(phrase, np.flatnonzero(np.diff(phrase.astype(int))) + 1)
+    wobbly = np.concatenate([rerank.stretch(r, 0.6 if i % 2 else 1.6) for i, r in enumerate(runs)])
+    context = tune(rng, 20)[0]
+    found = {name: align(phrase, np.concatenate([context, song, context])) for name, song in
+             (("steady", steady), ("wobbly", wobbly))}
+    assert found["steady"].cost < 0.5 * found["wobbly"].cost
+    assert found["steady"].tempo == pytest.approx(1.25, abs=0.05)
+
+
+@pytest.mark.parametrize("tempo", [0.8, 1.25])
+def test_a_hum_at_another_steady_tempo_aligns_almost_for_free(
+        rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, tempo: float) -> None:
+    song, _ = tune(rng, 60)
+    query = rerank.stretch(song[100:220], 1 / tempo)  # tempo: song seconds per query second
+    stretched = align(query, song)
+    assert stretched.song_start_s == pytest.approx(100 / CONTOUR_RATE, abs=0.2)
+    assert stretched.tempo == pytest.approx(tempo, abs=0.05)
+    monkeypatch.setattr(rerank, "TEMPO_SCALES", (1.0,))  # only the DTW steps to absorb the tempo
+    assert stretched.cost < 0.5 * align(query, song).cost
 
 
 def test_step_costs_are_a_truncated_square_with_cheap_octaves() -> None:
