@@ -107,6 +107,22 @@ def test_shared_leads_are_the_leads_whose_family_the_band_plays():
     assert not {73, 81} & set(data.SHARED_LEADS)  # flute and sawtooth lead: no band plays those
 
 
+def test_validation_can_hold_out_whole_melodies():
+    names = ["faint-pop909-001", "faint-tune-00001", "pop909-001", "pop909-002", "shared-pop909-001",
+             "tune-00001"]
+    files = [Path(f"{n}.npz") for n in names]
+    train_files, val = train._split(files, train.TrainConfig(val_songs=1))
+    assert [f.stem for f in val] == ["faint-pop909-001"]
+    assert len(train_files) == 5  # the default: only the validation file itself is held out
+    train_files, val = train._split(files, train.TrainConfig(val_songs=1, val_whole_melodies=True))
+    assert [f.stem for f in val] == ["faint-pop909-001"]
+    # pop909-001 and shared-pop909-001 sing its melody; faint-tune-00001 is not tune-00001's
+    assert [f.stem for f in train_files] == ["faint-tune-00001", "pop909-002", "tune-00001"]
+    assert train._parse_setting(False, "true") is True and train._parse_setting(True, "False") is False
+    with pytest.raises(SystemExit):
+        train._parse_setting(False, "yes please")
+
+
 def test_both_stages_learn_and_export(cache: Path, tmp_path: Path, capsys):
     run = tmp_path / "run"
     common = ["--cache", str(cache), "--run", str(run), "--threads", "1"]

@@ -170,6 +170,17 @@ def _hums(mel: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
             "hum_bounds": np.array(bounds, dtype=np.int64), "hum_meta": np.array(meta, dtype=np.float32)}
 
 
+def melody_id(path: Path) -> str:
+    """Which melody a cached file renders: faint-pop909-N and shared-pop909-N are POP909 song N
+    again with another lead (the file pop909-N's melody); every other file has its own (the
+    faint and shared procedural tunes come from other seeds than the plain ones)."""
+    stem = path.stem
+    for prefix in ("faint-", "shared-"):
+        if stem.startswith(prefix + "pop909-"):
+            return stem.removeprefix(prefix)
+    return stem
+
+
 def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write atomically; the partial file does not end in .npz, so no reader ever picks it up."""
     tmp = path.with_name(path.name + ".part")
