@@ -50,7 +50,7 @@ class TrainConfig:
     val_songs: int = 16  # cached songs kept out of training for validation
     # Also keep out every other rendering of the validation songs' melodies (data.melody_id):
     # faint-pop909-001 validates, pop909-001 trains on its melody, which flatters the validation
-    # figures. Off by default only so the recipes of melody-v2 to v9 reproduce their weights.
+    # figures. Off by default only so the recipes of melody-v2 to v10 reproduce their weights.
     val_whole_melodies: bool = False
     # stage 1
     salience_steps: int = 3000
