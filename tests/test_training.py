@@ -118,9 +118,14 @@ def test_validation_can_hold_out_whole_melodies():
     assert [f.stem for f in val] == ["faint-pop909-001"]
     # pop909-001 and shared-pop909-001 sing its melody; faint-tune-00001 is not tune-00001's
     assert [f.stem for f in train_files] == ["faint-tune-00001", "pop909-002", "tune-00001"]
-    assert train._parse_setting(False, "true") is True and train._parse_setting(True, "False") is False
+
+
+def test_set_parses_booleans_by_their_words():
+    assert train.config_from_settings(["val_whole_melodies=true"]).val_whole_melodies is True
+    assert train.config_from_settings(["val_whole_melodies=False"]).val_whole_melodies is False
+    assert train.config_from_settings(["embed_steps=7", "salience_lr=0.5"]).embed_steps == 7
     with pytest.raises(SystemExit):
-        train._parse_setting(False, "yes please")
+        train.config_from_settings(["val_whole_melodies=yes please"])
 
 
 def test_both_stages_learn_and_export(cache: Path, tmp_path: Path, capsys):

@@ -56,7 +56,10 @@ MIN_VOICED_STEPS = 10  # 0.8 s of melody: a query with less cannot be aligned
 COARSE_KEEP = 2  # transpositions kept from the half-resolution pass, per tempo scale
 MAX_REFINEMENTS = 3  # rounds of "shift by the median difference along the best path"
 CONTEXT_S = 15.0  # song seconds searched either side of the place the kNN stage matched
-MAX_TEMPO_RATIO = 2.0  # the DTW steps allow a query between 1/2 and 2 times the song's speed
+# The DTW steps allow a query between 1/2 and 2 times the song's speed. TEMPO_SCALES widen that
+# to 0.4-2.5 for extreme paths; the search range's CONTEXT_S covers the difference for queries
+# up to 30 s, and Alignment.tempo stays clipped to this ratio.
+MAX_TEMPO_RATIO = 2.0
 TEMPO_SCALES = (0.8, 1.0, 1.25)  # the query is aligned stretched by each (see the module docstring)
 WARP_COST = 0.2  # extra cost of a (1,2) or (2,1) step: a change of tempo along the path
 DTW_WEIGHT = 0.8  # share of the melody alignment in the fused score (see fuse)

@@ -430,6 +430,13 @@ def export(run: Path, out: Path, version: str) -> None:
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB), version {version}")
 
 
+def config_from_settings(settings: list[str]) -> TrainConfig:
+    """TrainConfig with --set's KEY=VALUE overrides, each read as the type of its default."""
+    defaults = asdict(TrainConfig())
+    overrides = dict(kv.split("=", 1) for kv in settings)
+    return TrainConfig(**{**defaults, **{k: _parse_setting(defaults[k], v) for k, v in overrides.items()}})
+
+
 def _parse_setting(default: object, text: str) -> object:
     """A --set value as the type of its TrainConfig default (bool("false") would be True)."""
     if isinstance(default, bool):
@@ -452,9 +459,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override TrainConfig fields")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    overrides = dict(kv.split("=", 1) for kv in args.set)
-    defaults = asdict(TrainConfig())
-    cfg = TrainConfig(**{**defaults, **{k: _parse_setting(defaults[k], v) for k, v in overrides.items()}})
+    cfg = config_from_settings(args.set)
     torch.manual_seed(cfg.seed)
     args.run.mkdir(parents=True, exist_ok=True)
     if args.stage in ("salience", "embed"):  # what each training stage actually ran with
