@@ -100,6 +100,30 @@ def test_a_song_that_fails_is_reported_and_the_build_goes_on(tmp_path: Path, mon
     assert "tune-00001.npz failed: RuntimeError: renderer crashed" in capsys.readouterr().out
 
 
+def _tune_seed(out_path: Path, seed: int, *rest) -> str:
+    """Stands in for data.build_tune: writes the seed it was given."""
+    out_path.write_text(str(seed))
+    return out_path.name
+
+
+def test_a_round_builds_every_source_again_at_other_seeds(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(data, "build_tune", _tune_seed)
+    args = ["--out", str(tmp_path), "--data", str(tmp_path), "--pop909", "0", "--tunes", "2", "--faint-tunes", "1"]
+    data.main(args)
+    data.main([*args, "--round", "2"])
+    seeds = {p.stem: int(p.read_text()) for p in tmp_path.glob("*.npz")}
+    assert seeds == {"tune-00000": 1_000_000, "tune-00001": 1_000_001, "faint-tune-00000": 4_000_000,
+                     "r2-tune-00000": 21_000_000, "r2-tune-00001": 21_000_001, "r2-faint-tune-00000": 24_000_000}
+
+
+def test_a_rounds_renderings_of_a_pop909_song_share_its_melody():
+    ids = {n: data.melody_id(Path(f"{n}.npz")) for n in
+           ["r2-pop909-001", "r2-faint-pop909-001", "r3-shared-pop909-001", "r2-tune-00001", "tune-00001"]}
+    assert ids == {"r2-pop909-001": "pop909-001", "r2-faint-pop909-001": "pop909-001",
+                   "r3-shared-pop909-001": "pop909-001", "r2-tune-00001": "r2-tune-00001",
+                   "tune-00001": "tune-00001"}
+
+
 def test_shared_leads_are_the_leads_whose_family_the_band_plays():
     families = {p // 8 for p in data.ACCOMP_PROGRAMS}
     assert set(data.SHARED_LEADS) == {p for p in data.LEAD_PROGRAMS if p // 8 in families}

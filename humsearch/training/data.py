@@ -13,7 +13,9 @@ Three sources of melodies, all training material:
   - optionally (--faint-pop909, --faint-tunes) POP909 songs and procedural tunes played by
     one of FAINT_LEADS, the leads the front end hears worst, at seeds of their own;
   - optionally (--shared-pop909, --shared-tunes) the same with a lead from SHARED_LEADS, an
-    instrument family the band plays too.
+    instrument family the band plays too;
+  - with --round K, all of the above again at seeds of their own (other POP909 excerpts,
+    arrangements, keys and hums), as rK-<name>: more renderings without touching a cache.
 Per song, one .npz holds:
   - `spec{v}` (float16, N_SPEC_BINS x frames): variant v of the song, rendered with a random
     SoundFont, random General MIDI programs (voice-like leads included), key, tempo, mix
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -70,6 +73,7 @@ HUMS_PER_SONG = 2
 EXCERPT_S = 75.0  # seconds of a POP909 arrangement rendered: room for many hummed passages
 MAX_TUNE_S = 90.0  # corpus tunes are cut here
 CORPUS_FILE = Path("cache/corpus-tunes.npz")
+ROUND_SEEDS = 10_000_000  # --round K shifts every seed by K times this, past all sources' own ranges
 
 
 def holdout_ids() -> set[str]:
@@ -172,9 +176,10 @@ def _hums(mel: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
 
 def melody_id(path: Path) -> str:
     """Which melody a cached file renders: faint-pop909-N and shared-pop909-N are POP909 song N
-    again with another lead (the file pop909-N's melody); every other file has its own (the
-    faint and shared procedural tunes come from other seeds than the plain ones)."""
-    stem = path.stem
+    again with another lead (the file pop909-N's melody), and so is any of them with a round
+    prefix (rK-, `--round`); every other file has its own (the faint, shared and later-round
+    procedural tunes come from other seeds than the plain ones)."""
+    stem = re.sub(r"^r\d+-(?=(faint-|shared-)?pop909-)", "", path.stem)
     for prefix in ("faint-", "shared-"):
         if stem.startswith(prefix + "pop909-"):
             return stem.removeprefix(prefix)
@@ -281,26 +286,34 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shared-pop909", type=int, default=0,
                         help="POP909 training songs rendered again, with a lead from SHARED_LEADS")
     parser.add_argument("--shared-tunes", type=int, default=0, help="procedural tunes with a lead from SHARED_LEADS")
+    parser.add_argument("--round", type=int, default=0,
+                        help="K > 0: every source again at seeds of its own (other excerpts, arrangements, "
+                             "keys and hums), written as rK-<name>")
     args = parser.parse_args(argv)
     held = holdout_ids()
     songs = [p for p in sorted((args.data / "pop909").glob("*.mid")) if p.stem not in held][: args.pop909]
     args.out.mkdir(parents=True, exist_ok=True)
+    seed = args.round * ROUND_SEEDS  # added to every source's own seeds
+
+    def path(name: str) -> Path:
+        return args.out / (f"r{args.round}-{name}" if args.round else name)
+
     # (output file, builder, its arguments after the output file)
-    jobs = [(args.out / f"pop909-{p.stem}.npz", build_song, (p, int(p.stem))) for p in songs]
-    jobs += [(args.out / f"tune-{i:05d}.npz", build_tune, (1_000_000 + i,)) for i in range(args.tunes)]
+    jobs = [(path(f"pop909-{p.stem}.npz"), build_song, (p, seed + int(p.stem))) for p in songs]
+    jobs += [(path(f"tune-{i:05d}.npz"), build_tune, (seed + 1_000_000 + i,)) for i in range(args.tunes)]
     if args.corpus:
         tunes = load_tunes(args.corpus_file)
         picks = np.random.default_rng(0).permutation(len(tunes))[: args.corpus]
-        jobs += [(args.out / f"corpus-{i:05d}.npz", build_tune, (2_000_000 + int(i), tunes[i])) for i in picks]
+        jobs += [(path(f"corpus-{i:05d}.npz"), build_tune, (seed + 2_000_000 + int(i), tunes[i])) for i in picks]
     # Other seeds than the plain sources': other excerpts, keys and hums of the same songs.
-    jobs += [(args.out / f"faint-pop909-{p.stem}.npz", build_song, (p, 3_000_000 + int(p.stem), FAINT_LEADS))
+    jobs += [(path(f"faint-pop909-{p.stem}.npz"), build_song, (p, seed + 3_000_000 + int(p.stem), FAINT_LEADS))
              for p in songs[: args.faint_pop909]]
-    jobs += [(args.out / f"faint-tune-{i:05d}.npz", build_tune, (4_000_000 + i, None, FAINT_LEADS))
+    jobs += [(path(f"faint-tune-{i:05d}.npz"), build_tune, (seed + 4_000_000 + i, None, FAINT_LEADS))
              for i in range(args.faint_tunes)]
     # Named to sort after faint-*: the trainer's validation songs are the first files by name.
-    jobs += [(args.out / f"shared-pop909-{p.stem}.npz", build_song, (p, 5_000_000 + int(p.stem), SHARED_LEADS))
+    jobs += [(path(f"shared-pop909-{p.stem}.npz"), build_song, (p, seed + 5_000_000 + int(p.stem), SHARED_LEADS))
              for p in songs[: args.shared_pop909]]
-    jobs += [(args.out / f"shared-tune-{i:05d}.npz", build_tune, (6_000_000 + i, None, SHARED_LEADS))
+    jobs += [(path(f"shared-tune-{i:05d}.npz"), build_tune, (seed + 6_000_000 + i, None, SHARED_LEADS))
              for i in range(args.shared_tunes)]
     jobs = [j for j in jobs if not j[0].exists()]
     # Interleaved, so that a build stopped early holds some of every source.
