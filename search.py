@@ -10,6 +10,7 @@ a fixed mix of both scores (humsearch.melody.rerank).
 from __future__ import annotations
 
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -157,13 +158,15 @@ def rerank_hits(hits: list[Hit], songs: dict[str, SongDoc], melody: np.ndarray, 
     Returns:
         The same songs, re-ranked, with fused scores.
     """
-    alignments = []
-    for hit in hits:
+    def align(hit: Hit) -> melody_rerank.Alignment | None:
         region = (
             hit.start_s - context_s,
             hit.start_s + query_s * melody_rerank.MAX_TEMPO_RATIO + context_s,
         )
-        alignments.append(melody_rerank.align(melody, songs[hit.song_id].melody, song_range_s=region))
+        return melody_rerank.align(melody, songs[hit.song_id].melody, song_range_s=region)
+
+    with ThreadPoolExecutor(melody_rerank.ALIGN_THREADS) as pool:  # align() runs without the GIL
+        alignments = list(pool.map(align, hits))
     fused = melody_rerank.fuse([h.score for h in hits], alignments, dtw_weight=dtw_weight)
     order = sorted(range(len(hits)), key=lambda i: (-fused[i], i))  # ties keep the kNN order
     out = []

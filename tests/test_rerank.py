@@ -229,6 +229,27 @@ def test_rerank_hits_reorders_renumbers_and_refines_the_start(rng: np.random.Gen
     assert hits[0].start_s == pytest.approx((100 - 6 * 1.1) / CONTOUR_RATE, abs=0.5)  # was 10.0
 
 
+def test_rerank_hits_aligns_candidates_in_threads_with_the_same_result(
+        rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch) -> None:
+    songs = {f"s{i}": tune(rng, 60)[0] for i in range(12)}
+    query = hum_of(songs["s5"][100:220], rng, transpose=-3, tempo=0.9)
+    empty = np.zeros(0, np.float32)
+    docs = {sid: SongDoc(sid, f"/{sid}.wav", sid, 60.0, "", 0.0, 0, np.zeros((0, 4)), empty, empty, melody=c)
+            for sid, c in songs.items()}
+    knn = [Hit(i + 1, sid, sid, f"/{sid}.wav", 0.8 - 0.01 * i, 8.0, 18.0) for i, sid in enumerate(songs)]
+    results = {}
+    for threads in (1, 3):
+        monkeypatch.setattr(rerank, "ALIGN_THREADS", threads)
+        results[threads] = rerank_hits(knn, docs, query, query_s=len(query) / CONTOUR_RATE)
+    assert results[3] == results[1]
+    assert results[1][0].song_id == "s5"
+
+
+def test_halves_round_to_even_as_numpy_does() -> None:
+    values = [-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5, 2.4999, 2.5001, -0.2, 7.0]
+    assert [rerank._round_half_even(v) for v in values] == [int(np.round(v)) for v in values]
+
+
 @pytest.fixture
 def hummed_library(tmp_path: Path, rng: np.random.Generator) -> tuple[MusicFolder, dict[str, np.ndarray]]:
     """Three 12 s songs of known pitches, indexed with the toy melody embedder."""

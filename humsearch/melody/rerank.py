@@ -41,6 +41,7 @@ or reordered tune does not match), and it is
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -63,6 +64,11 @@ MAX_TEMPO_RATIO = 2.0
 TEMPO_SCALES = (0.8, 1.0, 1.25)  # the query is aligned stretched by each (see the module docstring)
 WARP_COST = 0.2  # extra cost of a (1,2) or (2,1) step: a change of tempo along the path
 DTW_WEIGHT = 0.8  # share of the melody alignment in the fused score (see fuse)
+# Candidates aligned at once (search.rerank_hits): align() spends nearly all its time in one
+# compiled call that releases the GIL, so threads share the work (its time in Python is ~7 %). Not Config.threads, whose
+# default of 1 is for torch's spinning threads: on 2 cores two threads here cut the alignments of
+# 100 candidates from 96 to 60 ms idle and 191 to 111 ms beside a 2-process job (benchmarks/README.md).
+ALIGN_THREADS = min(4, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -143,38 +149,11 @@ def align(
     s = np.ascontiguousarray(song[:, s_idx], dtype=np.int64)
     costs = step_costs(COST_CAP_SEMITONES, OCTAVE_ERROR_COST)
     centre = int(np.round(np.median(s[0]) - np.median(q)))  # ties go to the transposition nearest this
-
-    results: dict[tuple[float, int], tuple[float, int, int, float]] = {}  # (scale, transpose) -> _subseq_dtw
-    stretched = {f: stretch(q, f) for f in TEMPO_SCALES}
-
-    def attempt(f: float, t: int) -> None:
-        if (f, t) not in results:
-            results[f, t] = _subseq_dtw(stretched[f] + t, s, costs, ALTERNATIVE_COST, WARP_COST, True)
-
-    def order(key: tuple[float, int]) -> tuple:  # cheapest; ties: the key nearest `centre`, the scale nearest 1
-        f, t = key
-        return results[key][0], abs(t - centre), t, abs(np.log(f)), f
-
-    transpositions = transposition_guesses(q, s[0])
-    s_half = np.ascontiguousarray(s[:, ::2])
-    for f in TEMPO_SCALES:
-        guesses = transpositions
-        if len(guesses) > COARSE_KEEP:  # every other step of each side: a quarter of the work
-            coarse = _costs_per_transposition(stretched[f][::2], s_half, np.array(guesses, dtype=np.int64),
-                                              costs, ALTERNATIVE_COST, WARP_COST)
-            guesses = sorted(guesses, key=lambda t: (coarse[guesses.index(t)], abs(t - centre), t))[:COARSE_KEEP]
-        for t in guesses:
-            attempt(f, t)
-    # Shift by the median pitch difference along the best path, until that stops moving.
-    for _ in range(MAX_REFINEMENTS):
-        f, best_t = min(results, key=order)
-        median = best_t + int(np.round(results[f, best_t][3]))
-        if (f, median) in results:
-            break
-        attempt(f, median)
-
-    f, t = min(results, key=order)
-    cost, start, end, _ = results[f, t]
+    # The whole search (a dozen or more DTWs) in one compiled call that releases the GIL, so
+    # search.rerank_hits can align its candidates in threads (ALIGN_THREADS).
+    t, cost, start, end = _search(q, s, np.array(TEMPO_SCALES, dtype=np.float64),
+                               np.array(transposition_guesses(q, s[0]), dtype=np.int64), centre,
+                               costs, ALTERNATIVE_COST, WARP_COST, COARSE_KEEP, MAX_REFINEMENTS)
     q_span = (q_idx[-1] - q_idx[0]) or 1
     tempo = float(np.clip((s_idx[end] - s_idx[start]) / q_span, 1 / MAX_TEMPO_RATIO, MAX_TEMPO_RATIO))
     return Alignment(
@@ -189,17 +168,10 @@ def align(
 
 def warm_up() -> Alignment | None:
     """Align a made-up tune with itself, so numba compiles (or loads from its cache) the
-    alignment kernels now rather than in the user's first search: about 3 s on this machine."""
+    alignment kernels now rather than in the user's first search: about 3 s on this machine, 17 s
+    the first time (numba caches them beside the module)."""
     tune = np.repeat(np.arange(20, 20 + MIN_VOICED_STEPS), 4).astype(np.uint8)
     return align(tune, np.concatenate([tune, tune]))
-
-
-def stretch(values: np.ndarray, factor: float) -> np.ndarray:
-    """A sequence of steps played `factor` times as long (nearest step; 1.0 returns it as is)."""
-    if factor == 1.0:
-        return values
-    n = max(1, int(round(len(values) * factor)))
-    return values[np.minimum((np.arange(n) / factor).astype(np.int64), len(values) - 1)]
 
 
 def transposition_guesses(query: np.ndarray, song: np.ndarray) -> list[int]:
@@ -227,13 +199,94 @@ def step_costs(cap: float, octave: float) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _costs_per_transposition(q: np.ndarray, s: np.ndarray, transpositions: np.ndarray, costs: np.ndarray,
-                             alternative: float, warp: float) -> np.ndarray:
-    """Mean alignment cost of q + t inside s for each t (_subseq_dtw without the path)."""
-    out = np.empty(transpositions.size)
-    for k in range(transpositions.size):
-        out[k] = _subseq_dtw(q + transpositions[k], s, costs, alternative, warp, False)[0]
+def _round_half_even(x: float) -> int:
+    """np.round of a scalar, which numba does not promise for halves."""
+    r = np.floor(x)
+    if x - r > 0.5 or (x - r == 0.5 and r % 2 != 0):
+        r += 1
+    return int(r)
+
+
+@numba.njit(cache=True, nogil=True)
+def stretch(values: np.ndarray, factor: float) -> np.ndarray:
+    """A sequence of steps played `factor` times as long (nearest step; 1.0 returns it as is)."""
+    if factor == 1.0:
+        return values
+    n = max(1, _round_half_even(values.size * factor))
+    out = np.empty(n, values.dtype)
+    for i in range(n):
+        out[i] = values[min(int(i / factor), values.size - 1)]
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _before(a: tuple, b: tuple, centre: int) -> bool:
+    """Whether result a = (cost, scale, transpose) beats b: cheapest; ties: the transposition
+    nearest `centre`, the lower one, the scale nearest 1, the slower one."""
+    ka = (a[0], abs(a[2] - centre), a[2], abs(np.log(a[1])), a[1])
+    kb = (b[0], abs(b[2] - centre), b[2], abs(np.log(b[1])), b[1])
+    return ka < kb
+
+
+@numba.njit(cache=True, nogil=True)
+def _search(q: np.ndarray, s: np.ndarray, scales: np.ndarray, guesses: np.ndarray, centre: int,
+            costs: np.ndarray, alternative: float, warp: float, keep: int,
+            refinements: int) -> tuple[int, float, int, int]:
+    """align()'s search over tempo scales and transpositions (see the module docstring).
+
+    Args:
+        q, s, costs, alternative, warp: as _subseq_dtw's (q not yet transposed or stretched).
+        scales: TEMPO_SCALES; guesses: transposition_guesses(); centre: ties go to the nearest.
+        keep: COARSE_KEEP; refinements: MAX_REFINEMENTS.
+
+    Returns:
+        (transpose, mean cost, first song index, last song index) of the cheapest alignment.
+    """
+    s_half = np.ascontiguousarray(s[:, ::2])
+    stretched = [stretch(q, f) for f in scales]
+    # Every alignment tried: (cost, scale, transpose) and its (start, end, median difference).
+    tried = [(0.0, 1.0, 0)]  # (numba types a list by its first item)
+    paths = [(0, 0, 0.0)]
+    tried.clear()
+    paths.clear()
+    for k in range(scales.size):
+        picks = guesses
+        if guesses.size > keep:  # every other step of each side: a quarter of the work
+            coarse = np.empty(guesses.size)
+            for g in range(guesses.size):
+                coarse[g] = _subseq_dtw(stretched[k][::2] + guesses[g], s_half, costs, alternative, warp, False)[0]
+            order = [(coarse[g], abs(guesses[g] - centre), guesses[g]) for g in range(guesses.size)]
+            order.sort()
+            picks = np.array([o[2] for o in order[:keep]], dtype=np.int64)
+        for t in picks:
+            cost, start, end, diff = _subseq_dtw(stretched[k] + t, s, costs, alternative, warp, True)
+            tried.append((cost, scales[k], t))
+            paths.append((start, end, diff))
+    # Shift by the median pitch difference along the best path, until that stops moving.
+    for _ in range(refinements):
+        best = 0
+        for i in range(1, len(tried)):
+            if _before(tried[i], tried[best], centre):
+                best = i
+        f, t = tried[best][1], tried[best][2]
+        shifted = t + _round_half_even(paths[best][2])
+        done = False
+        for entry in tried:
+            if entry[1] == f and entry[2] == shifted:
+                done = True
+        if done:
+            break
+        k = 0
+        while scales[k] != f:
+            k += 1
+        cost, start, end, diff = _subseq_dtw(stretched[k] + shifted, s, costs, alternative, warp, True)
+        tried.append((cost, f, shifted))
+        paths.append((start, end, diff))
+    best = 0
+    for i in range(1, len(tried)):
+        if _before(tried[i], tried[best], centre):
+            best = i
+    return tried[best][2], tried[best][0], paths[best][0], paths[best][1]
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
