@@ -152,6 +152,14 @@ def test_set_parses_booleans_by_their_words():
         train.config_from_settings(["val_whole_melodies=yes please"])
 
 
+def test_set_parses_tuples_and_names_unknown_settings():
+    assert train.config_from_settings(["hum_seconds=5,12.5"]).hum_seconds == (5.0, 12.5)
+    with pytest.raises(SystemExit, match="2 comma-separated"):
+        train.config_from_settings(["hum_seconds=5"])
+    with pytest.raises(SystemExit, match="unknown setting embed_stpes"):
+        train.config_from_settings(["embed_stpes=7"])
+
+
 def test_both_stages_learn_and_export(cache: Path, tmp_path: Path, capsys):
     run = tmp_path / "run"
     common = ["--cache", str(cache), "--run", str(run), "--threads", "1"]

@@ -434,15 +434,24 @@ def config_from_settings(settings: list[str]) -> TrainConfig:
     """TrainConfig with --set's KEY=VALUE overrides, each read as the type of its default."""
     defaults = asdict(TrainConfig())
     overrides = dict(kv.split("=", 1) for kv in settings)
+    unknown = sorted(set(overrides) - set(defaults))
+    if unknown:
+        raise SystemExit(f"unknown setting {', '.join(unknown)} (TrainConfig has {', '.join(defaults)})")
     return TrainConfig(**{**defaults, **{k: _parse_setting(defaults[k], v) for k, v in overrides.items()}})
 
 
 def _parse_setting(default: object, text: str) -> object:
-    """A --set value as the type of its TrainConfig default (bool("false") would be True)."""
+    """A --set value as the type of its TrainConfig default: bool("false") would be True, and a
+    tuple ("4,10" for hum_seconds) is its comma-separated items, each as the default's."""
     if isinstance(default, bool):
         if text.lower() not in ("true", "false"):
             raise SystemExit(f"expected true or false, got {text!r}")
         return text.lower() == "true"
+    if isinstance(default, tuple):
+        items = text.split(",")
+        if len(items) != len(default):
+            raise SystemExit(f"expected {len(default)} comma-separated values, got {text!r}")
+        return tuple(_parse_setting(d, item.strip()) for d, item in zip(default, items))
     return type(default)(text)
 
 
