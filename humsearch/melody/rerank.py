@@ -65,9 +65,10 @@ TEMPO_SCALES = (0.8, 1.0, 1.25)  # the query is aligned stretched by each (see t
 WARP_COST = 0.2  # extra cost of a (1,2) or (2,1) step: a change of tempo along the path
 DTW_WEIGHT = 0.8  # share of the melody alignment in the fused score (see fuse)
 # Candidates aligned at once (search.rerank_hits): align() spends nearly all its time in one
-# compiled call that releases the GIL, so threads share the work (its time in Python is ~7 %). Not Config.threads, whose
-# default of 1 is for torch's spinning threads: on 2 cores two threads here cut the alignments of
-# 100 candidates from 96 to 60 ms idle and 191 to 111 ms beside a 2-process job (benchmarks/README.md).
+# compiled call that releases the GIL (its time in Python is ~7 %), so threads share the work.
+# Not Config.threads, whose default of 1 is for torch's spinning threads: on 2 cores two threads
+# here cut the alignments of 100 candidates from 96 to 60 ms idle and 191 to 111 ms beside a
+# 2-process job (benchmarks/README.md).
 ALIGN_THREADS = min(4, os.cpu_count() or 1)
 
 
